@@ -1,0 +1,1 @@
+"""Database access: tables (models), engine and sessions (session), migrations (migrate)."""

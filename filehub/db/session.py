@@ -1,0 +1,63 @@
+"""Engine and session factory for SQLite (embedded default) and PostgreSQL (at scale)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from filehub.errors import DatabaseUnavailable
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, **kwargs)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # busy timeout: writers queue rather than fail; the driver's own transaction handling is
+    # turned off so that every transaction starts with BEGIN IMMEDIATE (no lock-upgrade
+    # deadlocks between two read-then-write transactions).
+    engine = create_async_engine(url, connect_args={"timeout": 30, "isolation_level": None}, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a committed offset survives power loss
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commits on success, rolls back on error; a lost database is a 503."""
+    try:
+        async with sessions() as session, session.begin():
+            yield session
+    except (OperationalError, DBAPIError, OSError) as exc:
+        if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_unavailable(exc):
+            raise
+        raise DatabaseUnavailable() from exc
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    name = type(exc.orig).__name__ if exc.orig is not None else ""
+    return "Connection" in name or "CannotConnect" in name

@@ -1,0 +1,144 @@
+"""The offset of record: uploads and the files they become, in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from filehub.db.models import FileRecord, UploadRecord, utcnow
+from filehub.db.session import transaction
+from filehub.errors import Conflict, OffsetMismatch, UploadNotFound
+from filehub.ids import new_id
+from filehub.storage.base import UploadInfo, UploadState
+
+
+def _info(record: UploadRecord, file: FileRecord | None) -> UploadInfo:
+    return UploadInfo(
+        id=record.id,
+        owner_id=record.owner_id,
+        offset=record.offset,
+        length=record.length,
+        metadata=dict(record.metadata_),
+        concat=record.concat,  # type: ignore[arg-type]
+        partial_ids=tuple(record.partial_ids),
+        state=record.state,  # type: ignore[arg-type]
+        expires_at=record.expires_at,
+        created_at=record.created_at,
+        file_id=file.id if file else None,
+        sha256=file.sha256 if file else None,
+    )
+
+
+class DbUploadRegistry:
+    """UploadRegistry on SQLAlchemy. Offsets only move by compare-and-set."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(self, info: UploadInfo) -> None:
+        async with transaction(self._sessions) as session:
+            session.add(
+                UploadRecord(
+                    id=info.id,
+                    owner_id=info.owner_id,
+                    offset=info.offset,
+                    length=info.length,
+                    metadata_=info.metadata,
+                    concat=info.concat,
+                    partial_ids=list(info.partial_ids),
+                    state=info.state,
+                    expires_at=info.expires_at,
+                )
+            )
+
+    async def get(self, upload_id: str) -> UploadInfo | None:
+        async with transaction(self._sessions) as session:
+            row = (
+                await session.execute(
+                    select(UploadRecord, FileRecord)
+                    .outerjoin(FileRecord, FileRecord.upload_id == UploadRecord.id)
+                    .where(UploadRecord.id == upload_id)
+                )
+            ).first()
+        return None if row is None else _info(row[0], row[1])
+
+    async def get_many(self, upload_ids: list[str]) -> dict[str, UploadInfo]:
+        async with transaction(self._sessions) as session:
+            records = await session.scalars(select(UploadRecord).where(UploadRecord.id.in_(upload_ids)))
+            return {r.id: _info(r, None) for r in records}
+
+    async def _update(self, upload_id: str, *conditions: Any, **values: Any) -> None:
+        async with transaction(self._sessions) as session:
+            result = await session.execute(
+                update(UploadRecord)
+                .where(UploadRecord.id == upload_id, *conditions)
+                .values(updated_at=utcnow(), **values)
+            )
+            if result.rowcount != 1:
+                raise OffsetMismatch() if conditions else UploadNotFound()
+
+    async def advance(
+        self, upload_id: str, from_offset: int, to_offset: int, expires_at: datetime | None
+    ) -> None:
+        await self._update(
+            upload_id,
+            UploadRecord.offset == from_offset,
+            UploadRecord.state == "active",
+            offset=to_offset,
+            expires_at=expires_at,
+        )
+
+    async def declare_length(self, upload_id: str, length: int) -> None:
+        try:
+            await self._update(upload_id, UploadRecord.length.is_(None), length=length)
+        except OffsetMismatch:
+            raise Conflict("Upload-Length is already set") from None
+
+    async def finish_concat(self, upload_id: str, length: int) -> None:
+        await self._update(upload_id, offset=length, length=length)
+
+    async def set_state(self, upload_id: str, state: UploadState) -> None:
+        await self._update(upload_id, state=state)
+
+    async def complete(self, upload_id: str, size: int, sha256: str) -> str:
+        file_id = new_id()
+        async with transaction(self._sessions) as session:
+            record = await session.get(UploadRecord, upload_id, with_for_update=True)
+            if record is None or record.state != "active":
+                raise UploadNotFound()
+            existing = await session.scalar(select(FileRecord.id).where(FileRecord.upload_id == upload_id))
+            if existing is not None:  # a retried completion: the file exists already
+                return existing
+            record.state = "complete"
+            record.expires_at = None
+            record.updated_at = utcnow()
+            session.add(
+                FileRecord(
+                    id=file_id,
+                    upload_id=upload_id,
+                    owner_id=record.owner_id,
+                    size=size,
+                    sha256=sha256,
+                    metadata_=dict(record.metadata_),
+                )
+            )
+        return file_id
+
+    async def expired(self, now: datetime, limit: int) -> list[UploadInfo]:
+        """Unfinished uploads past expiry, and partial uploads past expiry (their bytes were
+        copied into any final upload that used them)."""
+        async with transaction(self._sessions) as session:
+            records = await session.scalars(
+                select(UploadRecord)
+                .where(
+                    UploadRecord.expires_at.is_not(None),
+                    UploadRecord.expires_at <= now,
+                    UploadRecord.state.in_(("active", "complete")),
+                )
+                .order_by(UploadRecord.expires_at)
+                .limit(limit)
+            )
+            return [_info(r, None) for r in records if r.state == "active" or r.concat == "partial"]

@@ -1,0 +1,130 @@
+"""Every setting of filehub, with its unit and default.
+
+Sources, strongest first: ``FILEHUB_*`` environment variables, then the TOML file given
+with ``--config`` (or ``FILEHUB_CONFIG``), then the defaults below. Sizes accept units
+("16 MiB", "1 TiB"); durations accept "90s", "15m", "24h", "7d" or plain seconds.
+``config/filehub.example.toml`` documents the same options for operators.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ByteSize, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'90s', '15m', '24h', '7d', '2w', an int of seconds, or a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 24h, 7d)")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FILEHUB_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(
+        Path("filehub-data"),
+        description="Folder for the embedded default: SQLite database, local object store, log key.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db; "
+        "default: SQLite in data_dir.",
+    )
+    storage_url: str | None = Field(
+        None, description="file:///path (local disk); default: data_dir/objects."
+    )
+    public_url: str | None = Field(
+        None,
+        description="External base URL (https://filehub.example.org) used in Location headers; "
+        "default: taken from each request.",
+    )
+    max_upload_size: ByteSize = Field(
+        ByteSize(1 << 40), description="Largest upload accepted (Tus-Max-Size), bytes or units."
+    )
+    upload_expiry: Duration = Field(
+        timedelta(days=7),
+        description="An unfinished upload expires this long after its last PATCH (sliding).",
+    )
+    reaper_interval: Duration = Field(
+        timedelta(minutes=1), description="How often expired uploads are looked for and freed."
+    )
+    max_metadata_size: ByteSize = Field(
+        ByteSize(8 << 10), description="Largest Upload-Metadata header accepted, bytes."
+    )
+    write_block_size: ByteSize = Field(
+        ByteSize(1 << 20),
+        description="Upload bytes are gathered into blocks of this size before hashing and writing.",
+    )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description='Browser origins allowed to call the API (["https://app.example.org"]; '
+        '["*"] for any). Empty: no CORS headers.',
+    )
+    token_default_expiry: Duration = Field(
+        timedelta(days=30), description="Lifetime of an API token when --expires is not given."
+    )
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @field_validator("database_url", "storage_url", "public_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = settings_cls.model_config.get("toml_file")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Settings from env, then ``config_file`` (TOML), then defaults; ``overrides`` win."""
+        if config_file is None:
+            return cls(**overrides)
+        if not Path(config_file).is_file():
+            raise ValueError(f"config file not found: {config_file}")
+        with_file = type(
+            "FileSettings", (cls,), {"model_config": {**cls.model_config, "toml_file": config_file}}
+        )
+        return with_file(**overrides)
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'filehub.db'}"
+
+    @property
+    def effective_storage_url(self) -> str:
+        return self.storage_url or (self.data_dir.resolve() / "objects").as_uri()

@@ -1,0 +1,368 @@
+"""tus 1.0.0 over a StoreComposer: OPTIONS, POST, HEAD, PATCH, DELETE, and GET of the bytes.
+
+The handler speaks HTTP and tus only. Who the caller is comes in as ``owner_id``; where
+bytes go is the composer's business; the offset of record is the registry's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from filehub import errors
+from filehub.ids import is_valid_id, new_id
+from filehub.storage.base import ByteRange, StoreComposer, UploadInfo, UploadRegistry
+from filehub.storage.locks import Locker
+from filehub.tus import protocol as tus
+from filehub.tus.body import BodyReader
+from filehub.tus.digests import WholeFileDigests
+from filehub.tus.download import serve_content
+
+
+@dataclass(frozen=True)
+class TusConfig:
+    max_size: int  # bytes (Tus-Max-Size)
+    expiry: timedelta | None  # sliding expiry of unfinished uploads; None: never
+    max_metadata_size: int  # bytes
+    block_size: int  # bytes gathered per write
+    public_url: str | None = None
+    base_path: str = "/api/v1/uploads"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TusHandler:
+    def __init__(
+        self,
+        composer: StoreComposer,
+        registry: UploadRegistry,
+        locker: Locker,
+        config: TusConfig,
+        digests: WholeFileDigests | None = None,
+    ) -> None:
+        self.store = composer.core
+        self.composer = composer
+        self.registry = registry
+        self.locker = locker
+        self.config = config
+        self.digests = digests or WholeFileDigests()
+        self.extensions = tus.extension_names(
+            termination=composer.terminater is not None,
+            concatenation=composer.concater is not None,
+            defer_length=composer.length_deferrer is not None,
+            expiration=config.expiry is not None and composer.terminater is not None,
+        )
+
+    # --- entry points ---------------------------------------------------------------------
+
+    def options(self) -> web.Response:
+        return web.Response(status=204, headers=self._capabilities())
+
+    async def handle(self, request: web.Request, owner_id: str, upload_id: str | None) -> web.StreamResponse:
+        method = request.method
+        if method == "POST" and "X-HTTP-Method-Override" in request.headers:
+            method = request.headers["X-HTTP-Method-Override"].strip().upper()
+        if method == "OPTIONS":
+            return self.options()
+        if method not in ("GET", "HEAD") or upload_id is None:
+            self._check_version(request)
+        elif method == "HEAD" and "Tus-Resumable" in request.headers:
+            self._check_version(request)
+        if upload_id is None:
+            if method != "POST":
+                raise errors.MethodNotAllowed()
+            return await self.create(request, owner_id)
+        actions = {"HEAD": self.head, "PATCH": self.patch, "DELETE": self.delete, "GET": self.download}
+        if method not in actions:
+            raise errors.MethodNotAllowed()
+        return await actions[method](request, owner_id, upload_id)
+
+    # --- creation (+ creation-with-upload, defer-length, concatenation) ------------------
+
+    async def create(self, request: web.Request, owner_id: str) -> web.Response:
+        metadata = tus.parse_metadata(request.headers.get("Upload-Metadata"), self.config.max_metadata_size)
+        concat = tus.parse_concat(request.headers.get("Upload-Concat"))
+        length = tus.parse_non_negative("Upload-Length", request.headers.get("Upload-Length"))
+        deferred = tus.parse_defer_length(request.headers.get("Upload-Defer-Length"))
+        has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding") == "chunked"
+        if has_body and request.content_type != tus.OFFSET_CONTENT_TYPE:
+            raise errors.UnsupportedMediaType(f"a creation body must be {tus.OFFSET_CONTENT_TYPE}")
+        partials: list[UploadInfo] = []
+        if concat is not None and (self.composer.concater is None):
+            raise errors.BadRequest("concatenation is not supported by this store")
+        if concat is not None and concat.kind == "final":
+            if length is not None or deferred:
+                raise errors.BadRequest("a final upload must not carry Upload-Length")
+            if has_body:
+                raise errors.Forbidden("a final upload cannot take data")
+            partials = await self._partials(concat.partial_urls, owner_id)
+            lengths = [p.length for p in partials]
+            length = None if None in lengths else sum(lengths)  # type: ignore[arg-type]
+        elif length is None and not deferred:
+            raise errors.BadRequest("Upload-Length or Upload-Defer-Length: 1 is required")
+        elif length is not None and deferred:
+            raise errors.BadRequest("give Upload-Length or Upload-Defer-Length, not both")
+        if deferred and self.composer.length_deferrer is None:
+            raise errors.BadRequest("this store needs Upload-Length up front")
+        if length is not None and length > self.config.max_size:
+            raise errors.PayloadTooLarge(f"uploads are limited to {self.config.max_size} bytes")
+
+        info = UploadInfo(
+            id=new_id(),
+            owner_id=owner_id,
+            offset=0,
+            length=length,
+            metadata=metadata,
+            concat=concat.kind if concat else None,
+            partial_ids=tuple(p.id for p in partials),
+            expires_at=self._next_expiry(),
+        )
+        await self.store.new_upload(info)  # bytes' home first: a record never points to nothing
+        await self.registry.create(info)
+        if info.concat == "final":
+            async with self.locker.lock(info.id):
+                info = await self._try_concat(info)
+        elif has_body:
+            async with self.locker.lock(info.id):
+                info = await self._write(request, info, checksum=tus.parse_checksum(request.headers.get("Upload-Checksum")))
+        headers = self._state_headers(info)
+        headers["Location"] = self._url(request, info.id)
+        return web.Response(status=201, headers=headers)
+
+    async def _partials(self, urls: tuple[str, ...], owner_id: str) -> list[UploadInfo]:
+        ids = [urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] for url in urls]
+        found = await self.registry.get_many([i for i in ids if is_valid_id(i)])
+        partials = []
+        for upload_id in ids:
+            info = found.get(upload_id)
+            if info is None or info.owner_id != owner_id or info.state in ("terminated", "expired"):
+                raise errors.BadRequest("Upload-Concat names an unknown partial upload")
+            if info.concat != "partial":
+                raise errors.BadRequest("Upload-Concat may only name partial uploads")
+            partials.append(info)
+        return partials
+
+    # --- HEAD / PATCH / DELETE / GET ------------------------------------------------------
+
+    async def head(self, request: web.Request, owner_id: str, upload_id: str) -> web.Response:
+        info = await self._load(upload_id, owner_id)
+        info = await self._settle(info)
+        headers = self._state_headers(info)
+        headers["Cache-Control"] = "no-store"
+        return web.Response(status=200, headers=headers)
+
+    async def patch(self, request: web.Request, owner_id: str, upload_id: str) -> web.Response:
+        if request.content_type != tus.OFFSET_CONTENT_TYPE:
+            raise errors.UnsupportedMediaType(f"PATCH bodies must be {tus.OFFSET_CONTENT_TYPE}")
+        offset = tus.parse_non_negative("Upload-Offset", request.headers.get("Upload-Offset"))
+        if offset is None:
+            raise errors.BadRequest("Upload-Offset is required")
+        checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
+        new_length = tus.parse_non_negative("Upload-Length", request.headers.get("Upload-Length"))
+        info = await self._load(upload_id, owner_id)
+        if info.concat == "final":
+            raise errors.Forbidden("a final upload cannot be patched")
+        async with self.locker.lock(upload_id):
+            info = await self._load(upload_id, owner_id)  # fresh, now that we hold the lock
+            if info.offset != offset:
+                raise errors.OffsetMismatch(headers={"Upload-Offset": str(info.offset)})
+            if new_length is not None and new_length != info.length:
+                info = await self._declare_length(info, new_length)
+            info = await self._write(request, info, checksum)
+        return web.Response(status=204, headers=self._state_headers(info))
+
+    async def delete(self, request: web.Request, owner_id: str, upload_id: str) -> web.Response:
+        if self.composer.terminater is None:
+            raise errors.MethodNotAllowed()
+        info = await self._load(upload_id, owner_id)
+        if info.file_id is not None:
+            raise errors.Forbidden("a completed upload is an evidence file and cannot be terminated")
+        async with self.locker.lock(upload_id):
+            await self.composer.terminater.terminate(info)
+            await self.registry.set_state(upload_id, "terminated")
+        self.digests.forget(upload_id)
+        return web.Response(status=204, headers={"Tus-Resumable": tus.TUS_VERSION})
+
+    async def download(self, request: web.Request, owner_id: str, upload_id: str) -> web.StreamResponse:
+        info = await self._settle(await self._load(upload_id, owner_id))
+        if info.file_id is None or info.length is None or info.sha256 is None:
+            raise errors.Conflict("the upload is not complete")
+        upload = await self.store.get_upload(info)
+        return await serve_content(
+            request,
+            size=info.length,
+            sha256=info.sha256,
+            filename=tus.metadata_text(info.metadata, "filename"),
+            open_range=upload.reader,
+        )
+
+    # --- the write path -------------------------------------------------------------------
+
+    async def _write(self, request: web.Request, info: UploadInfo, checksum: tus.Checksum | None) -> UploadInfo:
+        limit = (self.config.max_size if info.length is None else info.length) - info.offset
+        whole_file = self.digests.resume(info.id, info.offset)
+        chunk_hasher = tus.new_hasher(checksum.algorithm) if checksum else None
+        hashers = [h for h in (whole_file, chunk_hasher) if h is not None]
+        body = BodyReader(
+            request.content,
+            limit=limit,
+            block_size=self.config.block_size,
+            hashers=hashers,
+            declared_length=request.content_length,
+        )
+        upload = await self.store.get_upload(info)
+        written = await upload.write_chunk(info.offset, body.blocks())
+        if checksum is not None and chunk_hasher is not None:
+            if body.interrupted:
+                return info  # an incomplete chunk cannot be verified: discard it
+            if chunk_hasher.digest() != checksum.digest:
+                raise errors.ChecksumMismatch()
+        if written == 0:
+            return info
+        new_offset = info.offset + written
+        expires_at = self._next_expiry()
+        await self.registry.advance(info.id, info.offset, new_offset, expires_at)
+        if whole_file is not None:
+            self.digests.commit(info.id, new_offset, whole_file)
+        info = info.with_(offset=new_offset, expires_at=expires_at)
+        return await self._on_complete(info) if info.is_complete else info
+
+    async def _declare_length(self, info: UploadInfo, length: int) -> UploadInfo:
+        if info.length is not None:
+            raise errors.BadRequest("Upload-Length cannot be changed once set")
+        if length < info.offset:
+            raise errors.BadRequest("Upload-Length is less than the current offset")
+        if length > self.config.max_size:
+            raise errors.PayloadTooLarge(f"uploads are limited to {self.config.max_size} bytes")
+        assert self.composer.length_deferrer is not None
+        await self.composer.length_deferrer.declare_length(info, length)
+        await self.registry.declare_length(info.id, length)
+        return info.with_(length=length)
+
+    async def _on_complete(self, info: UploadInfo) -> UploadInfo:
+        """All bytes are in: a partial waits for its final; anything else becomes a file."""
+        if info.concat == "partial":
+            await self.registry.set_state(info.id, "complete")
+            return info.with_(state="complete")
+        assert info.length is not None
+        upload = await self.store.get_upload(info)
+        await upload.finish(info)
+        sha256 = self.digests.final_hex(info.id, info.length) or await self._hash_stored(info)
+        file_id = await self.registry.complete(info.id, info.length, sha256)
+        return info.with_(state="complete", file_id=file_id, sha256=sha256, expires_at=None)
+
+    async def _hash_stored(self, info: UploadInfo) -> str:
+        hasher = hashlib.sha256()
+        upload = await self.store.get_upload(info)
+        async for block in upload.reader(ByteRange(0, info.length or 0)):
+            await asyncio.to_thread(hasher.update, block)
+        return hasher.hexdigest()
+
+    async def _settle(self, info: UploadInfo) -> UploadInfo:
+        """Finish what a crash or an unfinished concatenation left: assemble a final upload
+        whose partials are now complete; create the file record of a complete upload."""
+        if info.state != "active" or not (info.concat == "final" or info.is_complete):
+            return info
+        try:
+            async with self.locker.lock(info.id):
+                info = await self._load(info.id, info.owner_id)
+                if info.concat == "final" and not info.is_complete:
+                    return await self._try_concat(info)
+                if info.is_complete and info.state == "active":
+                    return await self._on_complete(info)
+        except errors.Locked:
+            pass  # someone else is settling it right now
+        return info
+
+    async def _try_concat(self, final: UploadInfo) -> UploadInfo:
+        found = await self.registry.get_many(list(final.partial_ids))
+        partials = [found.get(pid) for pid in final.partial_ids]
+        if any(p is None or p.state != "complete" for p in partials):
+            known = [p.length for p in partials if p is not None]
+            if final.length is None and None not in known and len(known) == len(partials):
+                final = final.with_(length=sum(known))  # type: ignore[arg-type]
+            return final
+        assert self.composer.concater is not None
+        ready = [p for p in partials if p is not None]
+        total = sum(p.length or 0 for p in ready)
+        await self.composer.concater.concat(final, ready)
+        await self.registry.finish_concat(final.id, total)
+        return await self._on_complete(final.with_(offset=total, length=total))
+
+    # --- expiration ------------------------------------------------------------------------
+
+    async def reap_expired(self, batch: int = 100) -> int:
+        """Free the bytes of expired uploads; returns how many were reaped."""
+        if self.composer.terminater is None:
+            return 0
+        reaped = 0
+        for info in await self.registry.expired(_now(), batch):
+            try:
+                async with self.locker.lock(info.id):
+                    await self.composer.terminater.terminate(info)
+                    await self.registry.set_state(info.id, "expired")
+            except errors.Locked:
+                continue  # being written right now, so not expired after all
+            self.digests.forget(info.id)
+            reaped += 1
+        return reaped
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _load(self, upload_id: str, owner_id: str) -> UploadInfo:
+        info = await self.registry.get(upload_id) if is_valid_id(upload_id) else None
+        # Another user's upload is indistinguishable from a missing one.
+        if info is None or info.owner_id != owner_id or info.state == "terminated":
+            raise errors.UploadNotFound()
+        if info.state == "expired" or (
+            info.file_id is None and info.expires_at is not None and info.expires_at <= _now()
+        ):
+            raise errors.UploadExpired()
+        return info
+
+    def _next_expiry(self) -> datetime | None:
+        return None if self.config.expiry is None else _now() + self.config.expiry
+
+    def _check_version(self, request: web.Request) -> None:
+        if request.headers.get("Tus-Resumable", "").strip() not in tus.SUPPORTED_VERSIONS:
+            raise errors.UnsupportedTusVersion(headers={"Tus-Version": ",".join(tus.SUPPORTED_VERSIONS)})
+
+    def _capabilities(self) -> dict[str, str]:
+        return {
+            "Tus-Resumable": tus.TUS_VERSION,
+            "Tus-Version": ",".join(tus.SUPPORTED_VERSIONS),
+            "Tus-Extension": ",".join(self.extensions),
+            "Tus-Max-Size": str(self.config.max_size),
+            "Tus-Checksum-Algorithm": ",".join(tus.CHECKSUM_ALGORITHMS),
+        }
+
+    def _url(self, request: web.Request, upload_id: str) -> str:
+        base = self.config.public_url or f"{request.scheme}://{request.host}"
+        return f"{base.rstrip('/')}{self.config.base_path}/{upload_id}"
+
+    def _state_headers(self, info: UploadInfo) -> dict[str, str]:
+        headers = {"Tus-Resumable": tus.TUS_VERSION}
+        final_pending = info.concat == "final" and not info.is_complete
+        if not final_pending:  # concatenation: no offset until the final is assembled
+            headers["Upload-Offset"] = str(info.offset)
+        if info.length is not None:
+            headers["Upload-Length"] = str(info.length)
+        elif not final_pending:
+            headers["Upload-Defer-Length"] = "1"
+        if info.metadata:
+            headers["Upload-Metadata"] = tus.format_metadata(info.metadata)
+        if info.concat:
+            urls = [f"{self.config.base_path}/{pid}" for pid in info.partial_ids]
+            headers["Upload-Concat"] = tus.format_concat(info.concat, urls) or ""
+        if info.expires_at is not None and info.file_id is None:
+            headers["Upload-Expires"] = tus.format_expires(info.expires_at)
+        if info.file_id is not None:
+            headers["Filehub-File-Id"] = info.file_id
+        return headers

@@ -1,0 +1,116 @@
+"""The one composition root: picks database, storage backend and locker from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from filehub.db.migrate import migrate
+from filehub.db.session import make_engine, make_sessionmaker
+from filehub.errors import FilehubError
+from filehub.services.accounts import Accounts
+from filehub.services.files import Files
+from filehub.services.uploads import DbUploadRegistry
+from filehub.settings import Settings
+from filehub.storage.base import DataStore, StoreComposer
+from filehub.storage.local import LocalStore
+from filehub.storage.locks import MemoryLocker
+from filehub.tus.handler import TusConfig, TusHandler
+from filehub.web import keys
+from filehub.web.metrics import Metrics
+from filehub.web.middlewares import (
+    auth_middleware,
+    cors_middleware,
+    error_middleware,
+    metrics_middleware,
+    request_id_middleware,
+)
+from filehub.web.routes import add_routes
+
+log = logging.getLogger("filehub")
+
+
+def make_store(settings: Settings) -> DataStore:
+    url = settings.effective_storage_url
+    if url.startswith("file://"):
+        return LocalStore.from_url(url)
+    raise ValueError(f"unsupported storage URL scheme: {url.split(':', 1)[0]}")
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            metrics_middleware,
+            request_id_middleware,
+            cors_middleware(settings.cors_allowed_origins),
+            error_middleware,
+            auth_middleware,
+        ]
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_uploads)
+    app.cleanup_ctx.append(_reaper)
+    add_routes(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    await migrate(engine)
+    sessions = make_sessionmaker(engine)
+    app[keys.ENGINE] = engine
+    app[keys.ACCOUNTS] = Accounts(sessions)
+    app[keys.FILES] = Files(sessions)
+    app[keys.REGISTRY] = DbUploadRegistry(sessions)
+    yield
+    await engine.dispose()
+
+
+async def _uploads(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    store = make_store(settings)
+    app[keys.STORE] = store
+    app[keys.TUS] = TusHandler(
+        StoreComposer.of(store),
+        app[keys.REGISTRY],
+        MemoryLocker(),
+        TusConfig(
+            max_size=int(settings.max_upload_size),
+            expiry=settings.upload_expiry,
+            max_metadata_size=int(settings.max_metadata_size),
+            block_size=int(settings.write_block_size),
+            public_url=settings.public_url,
+        ),
+    )
+    yield
+
+
+async def _reaper(app: web.Application) -> AsyncIterator[None]:
+    """Frees the storage of expired uploads, every reaper_interval."""
+    interval = app[keys.SETTINGS].reaper_interval.total_seconds()
+
+    async def loop() -> None:
+        while True:
+            try:
+                reaped = await app[keys.TUS].reap_expired()
+                app[keys.METRICS].reaped.inc(reaped)
+            except FilehubError as exc:  # database or store away: try again next round
+                log.warning("reaper: %s", exc.code)
+            except Exception:
+                log.exception("reaper failed")
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop(), name="filehub-reaper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

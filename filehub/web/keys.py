@@ -1,0 +1,31 @@
+"""Every piece of application state, typed, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from filehub.services.accounts import Accounts, Principal
+from filehub.services.files import Files
+from filehub.services.uploads import DbUploadRegistry
+from filehub.settings import Settings
+from filehub.storage.base import DataStore
+from filehub.tus.handler import TusHandler
+from filehub.web.metrics import Metrics
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+FILES = web.AppKey("files", Files)
+REGISTRY = web.AppKey("registry", DbUploadRegistry)
+STORE = web.AppKey("store", DataStore)
+TUS = web.AppKey("tus", TusHandler)
+METRICS = web.AppKey("metrics", Metrics)
+
+# Per-request values (request[...]).
+PRINCIPAL = "filehub.principal"
+REQUEST_ID = "filehub.request_id"
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]  # set by the authentication middleware on every /api/ route

@@ -1,0 +1,115 @@
+"""Request id, metrics, CORS, errors -> responses (the one place), and authentication."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from filehub import errors
+from filehub.ids import new_id
+from filehub.tus.protocol import ALLOWED_REQUEST_HEADERS, EXPOSED_HEADERS, TUS_VERSION
+from filehub.web import keys
+
+log = logging.getLogger("filehub.web")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_UPLOADS_PATH = "/api/v1/uploads"
+_CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    supplied = request.headers.get("X-Request-Id", "")
+    request[keys.REQUEST_ID] = supplied if _CLIENT_REQUEST_ID.match(supplied) else new_id()
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request[keys.REQUEST_ID]
+    return response
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[keys.METRICS]
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        metrics.requests.labels(route, request.method, str(status)).inc()
+        metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+
+
+def cors_middleware(allowed_origins: list[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    any_origin = "*" in allowed_origins
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and (any_origin or origin in allowed_origins)
+        if not allowed:
+            return await handler(request)
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Origin": origin or "",
+                    "Access-Control-Allow-Methods": _CORS_METHODS,
+                    "Access-Control-Allow-Headers": ", ".join(ALLOWED_REQUEST_HEADERS),
+                    "Access-Control-Max-Age": "86400",
+                    "Vary": "Origin",
+                },
+            )
+        response = await handler(request)
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        response.headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS + ("X-Request-Id",))
+        response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
+def error_response(request: web.Request, status: int, code: str, message: str) -> web.Response:
+    response = web.json_response(
+        {"error": {"code": code, "message": message}, "request_id": request.get(keys.REQUEST_ID)},
+        status=status,
+    )
+    if request.path.startswith(_UPLOADS_PATH):
+        response.headers["Tus-Resumable"] = TUS_VERSION
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.FilehubError as exc:
+        if exc.status >= 500:
+            log.warning("%s %s -> %s (%s)", request.method, request.path, exc.status, exc.code, exc_info=exc.__cause__)
+        response = error_response(request, exc.status, exc.code, exc.message)
+        response.headers.update(exc.headers)
+        return response
+    except web.HTTPException as exc:  # aiohttp's own: unknown route, wrong method
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")
+        return error_response(request, exc.status, code, exc.reason)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(request, 500, "internal_error", "internal server error")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /api/ route needs a bearer token; OPTIONS only describes capabilities."""
+    if request.path.startswith("/api/") and request.method != "OPTIONS":
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.Unauthenticated()
+        request[keys.PRINCIPAL] = await request.app[keys.ACCOUNTS].authenticate(token.strip())
+    return await handler(request)
