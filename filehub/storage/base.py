@@ -13,6 +13,7 @@ so the handler advertises exactly what the chosen backend declares.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -139,3 +140,10 @@ class StoreComposer:
             concater=store if isinstance(store, Concater) else None,
             length_deferrer=store if isinstance(store, LengthDeferrer) else None,
         )
+
+
+class Locker(Protocol):
+    """At most one writer per upload at a time, across every instance that shares it."""
+
+    def lock(self, upload_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the upload's lock for the ``async with`` block; raise Locked at once if taken."""

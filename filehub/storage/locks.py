@@ -7,15 +7,9 @@ A second writer is refused at once (423 Locked) rather than queued: a tus client
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from contextlib import asynccontextmanager
 
 from filehub.errors import Locked
-
-
-class Locker(Protocol):
-    def lock(self, upload_id: str) -> AbstractAsyncContextManager[None]:
-        """Async context manager holding the upload's lock; raises Locked if taken."""
 
 
 class MemoryLocker:

@@ -16,8 +16,7 @@ from aiohttp import web
 
 from filehub import errors
 from filehub.ids import is_valid_id, new_id
-from filehub.storage.base import ByteRange, StoreComposer, UploadInfo, UploadRegistry
-from filehub.storage.locks import Locker
+from filehub.storage.base import ByteRange, Locker, StoreComposer, UploadInfo, UploadRegistry
 from filehub.tus import protocol as tus
 from filehub.tus.body import BodyReader
 from filehub.tus.digests import WholeFileDigests

@@ -23,8 +23,8 @@ TUS = web.AppKey("tus", TusHandler)
 METRICS = web.AppKey("metrics", Metrics)
 
 # Per-request values (request[...]).
-PRINCIPAL = "filehub.principal"
-REQUEST_ID = "filehub.request_id"
+PRINCIPAL = web.RequestKey("principal", Principal)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def principal(request: web.Request) -> Principal:
