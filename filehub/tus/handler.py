@@ -247,12 +247,13 @@ class TusHandler:
 
     async def _on_complete(self, info: UploadInfo) -> UploadInfo:
         """All bytes are in: a partial waits for its final; anything else becomes a file."""
-        if info.concat == "partial":
-            await self.registry.set_state(info.id, "complete")
-            return info.with_(state="complete")
         assert info.length is not None
         upload = await self.store.get_upload(info)
         await upload.finish(info)
+        if info.concat == "partial":
+            await self.registry.set_state(info.id, "complete")
+            self.digests.forget(info.id)
+            return info.with_(state="complete")
         sha256 = self.digests.final_hex(info.id, info.length) or await self._hash_stored(info)
         file_id = await self.registry.complete(info.id, info.length, sha256)
         return info.with_(state="complete", file_id=file_id, sha256=sha256, expires_at=None)
