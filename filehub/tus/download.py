@@ -3,14 +3,18 @@ Content-Disposition built safely from an untrusted filename."""
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from urllib.parse import quote
 
 from aiohttp import web
 
 from filehub.errors import RangeNotSatisfiable
+
+log = logging.getLogger("filehub.download")
 from filehub.storage.base import ByteRange
 
 _UNSAFE_FILENAME = re.compile(r'[^A-Za-z0-9._ ()+-]')
@@ -22,7 +26,8 @@ def content_disposition(filename: str | None) -> str:
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip().lstrip(".")
     name = name[:200] or "download"
-    ascii_name = _UNSAFE_FILENAME.sub("_", unicodedata.normalize("NFKD", name)) or "download"
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = _UNSAFE_FILENAME.sub("_", folded).strip() or "download"
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
@@ -79,9 +84,13 @@ async def serve_content(
     if request.method == "HEAD" or byte_range.length == 0:
         await response.write_eof()
         return response
-    async for block in open_range(byte_range):
-        if before_each_block is not None:
-            await before_each_block()
-        await response.write(block)
-    await response.write_eof()
+    try:
+        async with aclosing(open_range(byte_range)) as blocks:
+            async for block in blocks:
+                if before_each_block is not None:
+                    await before_each_block()
+                await response.write(block)
+        await response.write_eof()
+    except ConnectionError:
+        log.debug("client went away during a download")  # it resumes with a Range request
     return response

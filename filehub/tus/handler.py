@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Coroutine
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -52,6 +55,7 @@ class TusHandler:
         self.locker = locker
         self.config = config
         self.digests = digests or WholeFileDigests()
+        self._writes: set[asyncio.Future[UploadInfo]] = set()  # shielded writes still running
         self.extensions = tus.extension_names(
             termination=composer.terminater is not None,
             concatenation=composer.concater is not None,
@@ -129,8 +133,13 @@ class TusHandler:
             async with self.locker.lock(info.id):
                 info = await self._try_concat(info)
         elif has_body:
-            async with self.locker.lock(info.id):
-                info = await self._write(request, info, checksum=tus.parse_checksum(request.headers.get("Upload-Checksum")))
+            checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
+
+            async def locked_write(info: UploadInfo) -> UploadInfo:
+                async with self.locker.lock(info.id):
+                    return await self._write(request, info, checksum)
+
+            info = await self._to_completion(locked_write(info))
         headers = self._state_headers(info)
         headers["Location"] = self._url(request, info.id)
         return web.Response(status=201, headers=headers)
@@ -168,13 +177,17 @@ class TusHandler:
         info = await self._load(upload_id, owner_id)
         if info.concat == "final":
             raise errors.Forbidden("a final upload cannot be patched")
-        async with self.locker.lock(upload_id):
-            info = await self._load(upload_id, owner_id)  # fresh, now that we hold the lock
-            if info.offset != offset:
-                raise errors.OffsetMismatch(headers={"Upload-Offset": str(info.offset)})
-            if new_length is not None and new_length != info.length:
-                info = await self._declare_length(info, new_length)
-            info = await self._write(request, info, checksum)
+
+        async def locked_write() -> UploadInfo:
+            async with self.locker.lock(upload_id):
+                info = await self._load(upload_id, owner_id)  # fresh, now that we hold the lock
+                if info.offset != offset:
+                    raise errors.OffsetMismatch(headers={"Upload-Offset": str(info.offset)})
+                if new_length is not None and new_length != info.length:
+                    info = await self._declare_length(info, new_length)
+                return await self._write(request, info, checksum)
+
+        info = await self._to_completion(locked_write())
         return web.Response(status=204, headers=self._state_headers(info))
 
     async def delete(self, request: web.Request, owner_id: str, upload_id: str) -> web.Response:
@@ -203,6 +216,15 @@ class TusHandler:
         )
 
     # --- the write path -------------------------------------------------------------------
+
+    async def _to_completion(self, write: Coroutine[Any, Any, UploadInfo]) -> UploadInfo:
+        """Run a locked write to its end even if the request handler is cancelled (a server
+        may cancel handlers whose client went away): the bytes that arrived are still made
+        durable and committed, and the lock is released only after that."""
+        task = asyncio.ensure_future(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await asyncio.shield(task)
 
     async def _write(self, request: web.Request, info: UploadInfo, checksum: tus.Checksum | None) -> UploadInfo:
         limit = (self.config.max_size if info.length is None else info.length) - info.offset
@@ -261,8 +283,9 @@ class TusHandler:
     async def _hash_stored(self, info: UploadInfo) -> str:
         hasher = hashlib.sha256()
         upload = await self.store.get_upload(info)
-        async for block in upload.reader(ByteRange(0, info.length or 0)):
-            await asyncio.to_thread(hasher.update, block)
+        async with aclosing(upload.reader(ByteRange(0, info.length or 0))) as blocks:
+            async for block in blocks:
+                await asyncio.to_thread(hasher.update, block)
         return hasher.hexdigest()
 
     async def _settle(self, info: UploadInfo) -> UploadInfo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 from dataclasses import dataclass
 
 from aiohttp import ClientResponse
@@ -38,7 +39,8 @@ class Api:
 
     async def patch(self, url: str, offset: int, data: bytes, **headers: str) -> ClientResponse:
         h = self.headers(**{"Upload-Offset": str(offset), **OCTETS, **headers})
-        return await self.client.patch(url, headers=h, data=data)  # type: ignore[attr-defined]
+        body = io.BytesIO(data) if len(data) > 1 << 16 else data  # aiohttp warns on large raw bytes
+        return await self.client.patch(url, headers=h, data=body)  # type: ignore[attr-defined]
 
     async def head(self, url: str) -> ClientResponse:
         return await self.client.head(url, headers=self.headers())  # type: ignore[attr-defined]
