@@ -19,7 +19,7 @@ from aiohttp import web
 
 from filehub import errors
 from filehub.ids import is_valid_id, new_id
-from filehub.storage.base import ByteRange, Locker, StoreComposer, UploadInfo, UploadRegistry
+from filehub.storage.base import ByteRange, Locker, StoreComposer, Terminater, UploadInfo, UploadRegistry
 from filehub.tus import protocol as tus
 from filehub.tus.body import BodyReader
 from filehub.tus.digests import WholeFileDigests
@@ -34,6 +34,9 @@ class TusConfig:
     block_size: int  # bytes gathered per write
     public_url: str | None = None
     base_path: str = "/api/v1/uploads"
+
+
+REAPER_LOCK = "expiry-reaper"
 
 
 def _now() -> datetime:
@@ -325,11 +328,18 @@ class TusHandler:
         """Free the bytes of expired uploads; returns how many were reaped."""
         if self.composer.terminater is None:
             return 0
+        try:
+            async with self.locker.lock(REAPER_LOCK):  # one reaper at a time across instances
+                return await self._reap(self.composer.terminater, batch)
+        except errors.Locked:
+            return 0
+
+    async def _reap(self, terminater: Terminater, batch: int) -> int:
         reaped = 0
         for info in await self.registry.expired(_now(), batch):
             try:
                 async with self.locker.lock(info.id):
-                    await self.composer.terminater.terminate(info)
+                    await terminater.terminate(info)
                     await self.registry.set_state(info.id, "expired")
             except errors.Locked:
                 continue  # being written right now, so not expired after all
