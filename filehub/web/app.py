@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filehub.db.migrate import migrate
 from filehub.db.session import make_engine, make_sessionmaker
@@ -16,9 +17,9 @@ from filehub.services.accounts import Accounts
 from filehub.services.files import Files
 from filehub.services.uploads import DbUploadRegistry
 from filehub.settings import Settings
-from filehub.storage.base import DataStore, StoreComposer
+from filehub.storage.base import DataStore, Locker, StoreComposer
 from filehub.storage.local import LocalStore
-from filehub.storage.locks import MemoryLocker
+from filehub.storage.locks import MemoryLocker, PostgresLocker
 from filehub.tus.handler import TusConfig, TusHandler
 from filehub.web import keys
 from filehub.web.metrics import Metrics
@@ -32,6 +33,7 @@ from filehub.web.middlewares import (
 from filehub.web.routes import add_routes
 
 log = logging.getLogger("filehub")
+LOCK_CONNECTIONS = 100  # writes in flight per instance on PostgreSQL (one connection each)
 
 
 def make_store(settings: Settings) -> DataStore:
@@ -39,6 +41,16 @@ def make_store(settings: Settings) -> DataStore:
     if url.startswith("file://"):
         return LocalStore.from_url(url)
     raise ValueError(f"unsupported storage URL scheme: {url.split(':', 1)[0]}")
+
+
+def make_locker(settings: Settings) -> tuple[Locker, AsyncEngine | None]:
+    """PostgreSQL means possibly several instances: locks must be shared through it."""
+    url = settings.effective_database_url
+    if not url.startswith("postgresql"):
+        return MemoryLocker(), None
+    # Each write in progress holds one connection of this pool for its duration.
+    engine = make_engine(url, pool_size=4, max_overflow=LOCK_CONNECTIONS - 4)
+    return PostgresLocker(engine), engine
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -79,10 +91,11 @@ async def _uploads(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     store = make_store(settings)
     app[keys.STORE] = store
+    locker, lock_engine = make_locker(settings)
     app[keys.TUS] = TusHandler(
         StoreComposer.of(store),
         app[keys.REGISTRY],
-        MemoryLocker(),
+        locker,
         TusConfig(
             max_size=int(settings.max_upload_size),
             expiry=settings.upload_expiry,
@@ -92,6 +105,8 @@ async def _uploads(app: web.Application) -> AsyncIterator[None]:
         ),
     )
     yield
+    if lock_engine is not None:
+        await lock_engine.dispose()
 
 
 async def _reaper(app: web.Application) -> AsyncIterator[None]:
