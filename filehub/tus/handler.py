@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +51,7 @@ class TusHandler:
         locker: Locker,
         config: TusConfig,
         digests: WholeFileDigests | None = None,
+        on_durable: Callable[[int], None] | None = None,
     ) -> None:
         self.store = composer.core
         self.composer = composer
@@ -58,6 +59,7 @@ class TusHandler:
         self.locker = locker
         self.config = config
         self.digests = digests or WholeFileDigests()
+        self._on_durable = on_durable  # told how many bytes each write committed (metrics)
         self._writes: set[asyncio.Future[UploadInfo]] = set()  # shielded writes still running
         self.extensions = tus.extension_names(
             termination=composer.terminater is not None,
@@ -253,6 +255,8 @@ class TusHandler:
         new_offset = info.offset + written
         expires_at = self._next_expiry()
         await self.registry.advance(info.id, info.offset, new_offset, expires_at)
+        if self._on_durable is not None:
+            self._on_durable(written)
         if whole_file is not None:
             self.digests.commit(info.id, new_offset, whole_file)
         info = info.with_(offset=new_offset, expires_at=expires_at)

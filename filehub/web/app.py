@@ -103,6 +103,7 @@ async def _uploads(app: web.Application) -> AsyncIterator[None]:
             block_size=int(settings.write_block_size),
             public_url=settings.public_url,
         ),
+        on_durable=app[keys.METRICS].upload_bytes.inc,
     )
     yield
     if lock_engine is not None:

@@ -94,6 +94,13 @@ async def test_probes_are_open(client: TestClient) -> None:
     assert "filehub_http_requests_total" in await metrics.text()
 
 
+async def test_metrics_count_durable_upload_bytes(client: TestClient, api: Api) -> None:
+    url = await api.create_url(10)
+    await api.patch(url, 0, b"0123456789")
+    text = await (await client.get("/metrics")).text()
+    assert "filehub_upload_bytes_total 10.0" in text.splitlines()
+
+
 async def test_errors_are_json_with_a_request_id(api: Api) -> None:
     response = await api.client.get("/api/v1/files/not-an-id", headers={"Authorization": f"Bearer {api.token}", "X-Request-Id": "trace-123"})
     assert response.status == 404
