@@ -137,6 +137,8 @@ class TusHandler:
         if info.concat == "final":
             async with self.locker.lock(info.id):
                 info = await self._try_concat(info)
+        elif info.is_complete:  # Upload-Length: 0 is complete at birth
+            info = await self._to_completion(self._locked_complete(info))
         elif has_body:
             checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
 
@@ -250,8 +252,8 @@ class TusHandler:
                 return info  # an incomplete chunk cannot be verified: discard it
             if chunk_hasher.digest() != checksum.digest:
                 raise errors.ChecksumMismatch()
-        if written == 0:
-            return info
+        if written == 0:  # nothing new, but a declared length may have completed it
+            return await self._on_complete(info) if info.is_complete and info.state == "active" else info
         new_offset = info.offset + written
         expires_at = self._next_expiry()
         await self.registry.advance(info.id, info.offset, new_offset, expires_at)
@@ -261,6 +263,10 @@ class TusHandler:
             self.digests.commit(info.id, new_offset, whole_file)
         info = info.with_(offset=new_offset, expires_at=expires_at)
         return await self._on_complete(info) if info.is_complete else info
+
+    async def _locked_complete(self, info: UploadInfo) -> UploadInfo:
+        async with self.locker.lock(info.id):
+            return await self._on_complete(info)
 
     async def _declare_length(self, info: UploadInfo, length: int) -> UploadInfo:
         if info.length is not None:
@@ -343,6 +349,11 @@ class TusHandler:
         for info in await self.registry.expired(_now(), batch):
             try:
                 async with self.locker.lock(info.id):
+                    if info.state == "active" and info.is_complete:
+                        # All bytes arrived but a crash cut the completion short: finish
+                        # it rather than throw the evidence away.
+                        await self._on_complete(info)
+                        continue
                     await terminater.terminate(info)
                     await self.registry.set_state(info.id, "expired")
             except errors.Locked:

@@ -161,10 +161,19 @@ async def test_concurrent_patches_on_one_upload_never_interleave(api: Api) -> No
     assert body in (b"a" * size, b"b" * size)
 
 
-async def test_upload_of_zero_bytes_completes_at_creation_patch(api: Api) -> None:
-    url = await api.create_url(0)
-    response = await api.patch(url, 0, b"")
-    assert response.status == 204
-    assert response.headers["Upload-Offset"] == "0"
-    head = await api.head(url)
-    assert head.status == 200
+async def test_an_empty_upload_is_a_file_at_creation(api: Api) -> None:
+    response = await api.create(0)
+    assert response.status == 201
+    file_id = response.headers["Filehub-File-Id"]
+    assert "Upload-Expires" not in response.headers
+    listed = await (await api.get("/api/v1/files")).json()
+    assert [f["id"] for f in listed["items"]] == [file_id]
+    assert listed["items"][0]["sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+async def test_an_empty_final_patch_that_declares_the_length_completes(api: Api) -> None:
+    url = await api.create_url(**{"Upload-Defer-Length": "1"})
+    assert (await api.patch(url, 0, b"x" * 1000)).status == 204
+    done = await api.patch(url, 1000, b"", **{"Upload-Length": "1000"})
+    assert done.status == 204
+    assert "Filehub-File-Id" in done.headers
