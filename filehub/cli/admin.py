@@ -11,7 +11,7 @@ import click
 
 from filehub.cli.options import config_option, load_settings
 from filehub.db.migrate import migrate
-from filehub.db.session import make_engine, make_sessionmaker
+from filehub.db.session import Database
 from filehub.errors import FilehubError
 from filehub.services.accounts import ORG_KINDS, ROLES, Accounts
 from filehub.settings import parse_duration
@@ -25,12 +25,12 @@ def _run(config_file: Path | None, action: Callable[[Accounts], Awaitable[T]]) -
     async def main() -> T:
         if settings.database_url is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.effective_database_url)
+        db = Database(settings.effective_database_url)
         try:
-            await migrate(engine)
-            return await action(Accounts(make_sessionmaker(engine)))
+            await migrate(db.engine)
+            return await action(Accounts(db))
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     try:
         return asyncio.run(main())

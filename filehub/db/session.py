@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -21,10 +22,11 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20, **kwar
     )
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def _sqlite_engine(url: str, *, begin: str = "BEGIN IMMEDIATE", **kwargs: Any) -> AsyncEngine:
     # busy timeout: writers queue rather than fail; the driver's own transaction handling is
-    # turned off so that every transaction starts with BEGIN IMMEDIATE (no lock-upgrade
-    # deadlocks between two read-then-write transactions).
+    # turned off so that write transactions start with BEGIN IMMEDIATE (no lock-upgrade
+    # deadlocks between two read-then-write transactions) and reads with a plain BEGIN
+    # (a WAL snapshot that never waits for a writer).
     engine = create_async_engine(url, connect_args={"timeout": 30, "isolation_level": None}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -37,7 +39,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
     return engine
 
@@ -63,3 +65,38 @@ def _is_unavailable(exc: DBAPIError) -> bool:
         return True
     name = type(exc.orig).__name__ if exc.orig is not None else ""
     return "Connection" in name or "CannotConnect" in name
+
+
+class Database:
+    """The engines and the two kinds of transaction the services use.
+
+    On SQLite, reads get an engine of their own whose transactions never take the write
+    lock, and writes are queued in process (SQLite has one writer; its busy handler would
+    otherwise sleep in steps of up to 100 ms). On PostgreSQL both are the same pool.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sqlite = url.startswith("sqlite")
+        self.read_engine = _sqlite_engine(url, begin="BEGIN") if self._sqlite else self.engine
+        self._writes = make_sessionmaker(self.engine)
+        self._reads = make_sessionmaker(self.read_engine)
+        self._write_queue = asyncio.Lock() if self._sqlite else None
+
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return transaction(self._reads)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        if self._write_queue is None:
+            async with transaction(self._writes) as session:
+                yield session
+            return
+        async with self._write_queue, transaction(self._writes) as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filehub.db.models import ApiToken, Organisation, User, utcnow
-from filehub.db.session import transaction
+from filehub.db.session import Database
 from filehub.errors import BadRequest, Conflict, NotFound, Unauthenticated
 from filehub.ids import new_id, new_secret
 
@@ -36,8 +35,8 @@ def hash_token(token: str) -> str:
 
 
 class Accounts:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def create_org(self, name: str, kind: str) -> str:
         name = name.strip()
@@ -47,7 +46,7 @@ class Accounts:
             raise BadRequest("organisation name must be 1 to 200 characters")
         org = Organisation(id=new_id(), name=name, kind=kind)
         try:
-            async with transaction(self._sessions) as session:
+            async with self._db.write() as session:
                 session.add(org)
         except IntegrityError:
             raise Conflict(f"organisation {name!r} already exists") from None
@@ -60,7 +59,7 @@ class Accounts:
         if "@" not in email or len(email) > 320:
             raise BadRequest("not an e-mail address")
         try:
-            async with transaction(self._sessions) as session:
+            async with self._db.write() as session:
                 org_id = await session.scalar(
                     select(Organisation.id).where(Organisation.name == org_name.strip())
                 )
@@ -78,7 +77,7 @@ class Accounts:
             raise BadRequest("token lifetime must be positive")
         token = TOKEN_PREFIX + new_secret()
         expires_at = utcnow() + lifetime
-        async with transaction(self._sessions) as session:
+        async with self._db.write() as session:
             user_id = await session.scalar(
                 select(User.id).where(User.email == email.strip().lower(), User.disabled_at.is_(None))
             )
@@ -90,7 +89,7 @@ class Accounts:
         return token, expires_at
 
     async def revoke_token(self, token: str) -> bool:
-        async with transaction(self._sessions) as session:
+        async with self._db.write() as session:
             result = await session.execute(
                 update(ApiToken)
                 .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
@@ -99,7 +98,7 @@ class Accounts:
         return bool(result.rowcount)
 
     async def revoke_user_tokens(self, email: str) -> int:
-        async with transaction(self._sessions) as session:
+        async with self._db.write() as session:
             user_id = await session.scalar(select(User.id).where(User.email == email.strip().lower()))
             if user_id is None:
                 raise NotFound(f"no user {email!r}")
@@ -114,7 +113,7 @@ class Accounts:
         """The principal of a live token; Unauthenticated for unknown, expired or revoked ones."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("invalid token")
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             row = (
                 await session.execute(
                     select(ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at, User)

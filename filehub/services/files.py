@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filehub.db.models import FileRecord
-from filehub.db.session import transaction
+from filehub.db.session import Database
 from filehub.errors import NotFound
 from filehub.ids import is_valid_id
 
@@ -42,13 +41,13 @@ def _info(record: FileRecord) -> FileInfo:
 
 
 class Files:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def get(self, user_id: str, file_id: str) -> FileInfo:
         if not is_valid_id(file_id):
             raise NotFound("no such file")
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             record = await session.get(FileRecord, file_id)
         if record is None or record.owner_id != user_id:
             raise NotFound("no such file")
@@ -60,5 +59,5 @@ class Files:
         if after:
             query = query.where(FileRecord.id > after)
         query = query.order_by(FileRecord.id).limit(max(1, min(limit, MAX_PAGE)))
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             return [_info(r) for r in await session.scalars(query)]

@@ -6,10 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filehub.db.models import FileRecord, UploadRecord, utcnow
-from filehub.db.session import transaction
+from filehub.db.session import Database
 from filehub.errors import Conflict, OffsetMismatch, UploadNotFound
 from filehub.ids import new_id
 from filehub.storage.base import UploadInfo, UploadState
@@ -35,11 +34,11 @@ def _info(record: UploadRecord, file: FileRecord | None) -> UploadInfo:
 class DbUploadRegistry:
     """UploadRegistry on SQLAlchemy. Offsets only move by compare-and-set."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def create(self, info: UploadInfo) -> None:
-        async with transaction(self._sessions) as session:
+        async with self._db.write() as session:
             session.add(
                 UploadRecord(
                     id=info.id,
@@ -55,7 +54,7 @@ class DbUploadRegistry:
             )
 
     async def get(self, upload_id: str) -> UploadInfo | None:
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             row = (
                 await session.execute(
                     select(UploadRecord, FileRecord)
@@ -66,12 +65,12 @@ class DbUploadRegistry:
         return None if row is None else _info(row[0], row[1])
 
     async def get_many(self, upload_ids: list[str]) -> dict[str, UploadInfo]:
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             records = await session.scalars(select(UploadRecord).where(UploadRecord.id.in_(upload_ids)))
             return {r.id: _info(r, None) for r in records}
 
     async def _update(self, upload_id: str, *conditions: Any, **values: Any) -> None:
-        async with transaction(self._sessions) as session:
+        async with self._db.write() as session:
             result = await session.execute(
                 update(UploadRecord)
                 .where(UploadRecord.id == upload_id, *conditions)
@@ -105,7 +104,7 @@ class DbUploadRegistry:
 
     async def complete(self, upload_id: str, size: int, sha256: str) -> str:
         file_id = new_id()
-        async with transaction(self._sessions) as session:
+        async with self._db.write() as session:
             record = await session.get(UploadRecord, upload_id, with_for_update=True)
             if record is None or record.state != "active":
                 raise UploadNotFound()
@@ -130,7 +129,7 @@ class DbUploadRegistry:
     async def expired(self, now: datetime, limit: int) -> list[UploadInfo]:
         """Unfinished uploads past expiry, and partial uploads past expiry (their bytes were
         copied into any final upload that used them)."""
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             records = await session.scalars(
                 select(UploadRecord)
                 .where(

@@ -17,6 +17,8 @@ from filehub.ids import is_valid_id
 from filehub.storage.base import ByteRange, UploadInfo
 
 READ_BLOCK = 1 << 20  # bytes per read when serving or copying
+WRITE_BLOCK = 1 << 20  # default bytes gathered per write
+_MAX_IOV = 512  # buffers per pwritev, well under IOV_MAX (1024 on Linux)
 
 
 def _translate(exc: OSError) -> Exception:
@@ -27,12 +29,17 @@ def _translate(exc: OSError) -> Exception:
     return StorageUnavailable()
 
 
-def _pwrite_all(fd: int, data: bytes, position: int) -> int:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, position)
-        view, position = view[n:], position + n
-    return len(data)
+def _pwritev_all(fd: int, buffers: list[bytes], position: int) -> None:
+    """Write the buffers back to back at ``position``, with no copy into one block."""
+    views = [memoryview(b) for b in buffers]
+    while views:
+        written = os.pwritev(fd, views, position)
+        position += written
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -44,8 +51,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalUpload:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, block_size: int = WRITE_BLOCK) -> None:
         self._path = path
+        self._block_size = block_size
 
     async def write_chunk(self, offset: int, blocks: AsyncIterator[bytes]) -> int:
         try:
@@ -53,18 +61,28 @@ class LocalUpload:
         except OSError as exc:
             raise _translate(exc) from exc
         position = offset
-        pending: Awaitable[int] | None = None
+        pending: Awaitable[None] | None = None
+        gathered: list[bytes] = []
+        gathered_size = 0
         try:
             # Anything past the committed offset is an unacknowledged leftover: drop it.
             await asyncio.to_thread(os.ftruncate, fd, offset)
             async for block in blocks:
+                gathered.append(block)
+                gathered_size += len(block)
+                if gathered_size < self._block_size and len(gathered) < _MAX_IOV:
+                    continue
                 if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(asyncio.to_thread(_pwrite_all, fd, block, position))
-                position += len(block)
+                    await pending  # keep one write in flight while the next block is read
+                pending = asyncio.ensure_future(asyncio.to_thread(_pwritev_all, fd, gathered, position))
+                position += gathered_size
+                gathered, gathered_size = [], 0
             if pending is not None:
                 await pending
                 pending = None
+            if gathered:
+                await asyncio.to_thread(_pwritev_all, fd, gathered, position)
+                position += gathered_size
             await asyncio.to_thread(os.fsync, fd)
             return position - offset
         except OSError as exc:
@@ -104,16 +122,17 @@ class LocalUpload:
 class LocalStore:
     """DataStore + Terminater + Concater + LengthDeferrer on a local folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, block_size: int = WRITE_BLOCK) -> None:
         self.root = root
+        self.block_size = block_size
 
     @classmethod
-    def from_url(cls, url: str) -> LocalStore:
+    def from_url(cls, url: str, block_size: int = WRITE_BLOCK) -> LocalStore:
         if not url.startswith("file://"):
             raise ValueError(f"not a file:// storage URL: {url}")
         root = Path(url.removeprefix("file://"))
         root.mkdir(parents=True, exist_ok=True)
-        return cls(root)
+        return cls(root, block_size)
 
     def _path(self, upload_id: str) -> Path:
         if not is_valid_id(upload_id):  # defence in depth: only our own IDs become paths
@@ -132,10 +151,10 @@ class LocalStore:
             await asyncio.to_thread(create)
         except OSError as exc:
             raise _translate(exc) from exc
-        return LocalUpload(path)
+        return LocalUpload(path, self.block_size)
 
     async def get_upload(self, info: UploadInfo) -> LocalUpload:
-        return LocalUpload(self._path(info.id))
+        return LocalUpload(self._path(info.id), self.block_size)
 
     async def ping(self) -> None:
         if not await asyncio.to_thread(os.access, self.root, os.W_OK):

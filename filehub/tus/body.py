@@ -1,8 +1,11 @@
-"""Reading a PATCH body: bounded before it is read, gathered into blocks, hashed on a thread.
+"""Reading a PATCH body: bounded before it is read, hashed on a worker thread.
 
-A dropped connection is not an error here: the blocks that arrived are yielded, the reader
-notes ``interrupted`` and the caller keeps them (tus core: the client resumes from the
-offset the server reports).
+Chunks are passed on as they come off the socket (the store gathers them into writes of
+its own size), so no byte is copied on the way. Hashing runs on a thread over batches of
+about ``HASH_BATCH`` bytes, one batch in flight while the next arrives, so on a machine with
+a spare core the digest costs little wall time. A dropped connection is not an error here:
+the chunks that arrived are passed on, the reader notes ``interrupted`` and the caller keeps
+them (tus core: the client resumes from the offset the server reports).
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 from filehub.errors import PayloadTooLarge
 from filehub.tus.protocol import Hasher
 
+HASH_BATCH = 1 << 20  # bytes per hand-off to the hashing thread
 # What aiohttp raises from a request body whose connection went away mid-way.
 _DISCONNECTS = (ConnectionError, HttpProcessingError, asyncio.IncompleteReadError, EOFError)
 
 
-def _update_all(hashers: list[Hasher], block: bytes) -> None:
-    for hasher in hashers:  # hashlib releases the GIL on large buffers
-        hasher.update(block)
+def _hash_batch(hashers: list[Hasher], batch: list[bytes]) -> None:
+    for chunk in batch:
+        for hasher in hashers:  # hashlib releases the GIL on buffers over 2 KiB
+            hasher.update(chunk)
 
 
 class BodyReader:
@@ -31,7 +36,6 @@ class BodyReader:
         content: StreamReader,
         *,
         limit: int,
-        block_size: int,
         hashers: list[Hasher],
         declared_length: int | None,
     ) -> None:
@@ -39,43 +43,39 @@ class BodyReader:
             raise PayloadTooLarge("the body is longer than the rest of the upload")
         self._content = content
         self._limit = limit
-        self._block_size = block_size
         self._hashers = hashers
         self._declared_length = declared_length
         self.received = 0
         self.interrupted = False
 
-    async def blocks(self) -> AsyncIterator[bytes]:
-        pending_hash: asyncio.Future[None] | None = None
-        parts: list[bytes] = []
-        gathered = 0
-        while True:
-            try:
-                chunk = await self._content.readany()
-            except _DISCONNECTS:
-                self.interrupted = True
-                chunk = b""
-            if chunk:
-                if self.received + len(chunk) > self._limit:
-                    raise PayloadTooLarge("the body is longer than the rest of the upload")
-                self.received += len(chunk)
-                parts.append(chunk)
-                gathered += len(chunk)
-                if gathered < self._block_size:
-                    continue
-            if gathered:
-                block = b"".join(parts)
-                parts, gathered = [], 0
-                if self._hashers:
-                    if pending_hash is not None:
-                        await pending_hash
-                    pending_hash = asyncio.ensure_future(
-                        asyncio.to_thread(_update_all, self._hashers, block)
-                    )
-                yield block
-            if not chunk:
-                break
-        if pending_hash is not None:
-            await pending_hash
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's chunks; when it ends, every hasher has seen exactly these bytes."""
+        hashing: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        batched = 0
+        try:
+            while True:
+                try:
+                    chunk = await self._content.readany()
+                except _DISCONNECTS:
+                    self.interrupted = True
+                    chunk = b""
+                if chunk:
+                    if self.received + len(chunk) > self._limit:
+                        raise PayloadTooLarge("the body is longer than the rest of the upload")
+                    self.received += len(chunk)
+                    batch.append(chunk)
+                    batched += len(chunk)
+                if self._hashers and batch and (batched >= HASH_BATCH or not chunk):
+                    if hashing is not None:
+                        await hashing  # keeps the hashers' order: one batch at a time
+                    hashing = asyncio.ensure_future(asyncio.to_thread(_hash_batch, self._hashers, batch))
+                    batch, batched = [], 0
+                if not chunk:
+                    break
+                yield chunk
+        finally:
+            if hashing is not None:
+                await hashing
         if self._declared_length is not None and self.received < self._declared_length:
             self.interrupted = True

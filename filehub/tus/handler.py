@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Coroutine
-from contextlib import aclosing
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +32,6 @@ class TusConfig:
     max_size: int  # bytes (Tus-Max-Size)
     expiry: timedelta | None  # sliding expiry of unfinished uploads; None: never
     max_metadata_size: int  # bytes
-    block_size: int  # bytes gathered per write
     public_url: str | None = None
     base_path: str = "/api/v1/uploads"
 
@@ -181,13 +181,12 @@ class TusHandler:
             raise errors.BadRequest("Upload-Offset is required")
         checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
         new_length = tus.parse_non_negative("Upload-Length", request.headers.get("Upload-Length"))
-        info = await self._load(upload_id, owner_id)
-        if info.concat == "final":
-            raise errors.Forbidden("a final upload cannot be patched")
 
         async def locked_write() -> UploadInfo:
-            async with self.locker.lock(upload_id):
-                info = await self._load(upload_id, owner_id)  # fresh, now that we hold the lock
+            async with self._lock_seen_by(upload_id, owner_id):
+                info = await self._load(upload_id, owner_id)  # read under the lock: current
+                if info.concat == "final":
+                    raise errors.Forbidden("a final upload cannot be patched")
                 if info.offset != offset:
                     raise errors.OffsetMismatch(headers={"Upload-Offset": str(info.offset)})
                 if new_length is not None and new_length != info.length:
@@ -238,15 +237,9 @@ class TusHandler:
         whole_file = self.digests.resume(info.id, info.offset)
         chunk_hasher = tus.new_hasher(checksum.algorithm) if checksum else None
         hashers = [h for h in (whole_file, chunk_hasher) if h is not None]
-        body = BodyReader(
-            request.content,
-            limit=limit,
-            block_size=self.config.block_size,
-            hashers=hashers,
-            declared_length=request.content_length,
-        )
+        body = BodyReader(request.content, limit=limit, hashers=hashers, declared_length=request.content_length)
         upload = await self.store.get_upload(info)
-        written = await upload.write_chunk(info.offset, body.blocks())
+        written = await upload.write_chunk(info.offset, body.chunks())
         if checksum is not None and chunk_hasher is not None:
             if body.interrupted:
                 return info  # an incomplete chunk cannot be verified: discard it
@@ -263,6 +256,18 @@ class TusHandler:
             self.digests.commit(info.id, new_offset, whole_file)
         info = info.with_(offset=new_offset, expires_at=expires_at)
         return await self._on_complete(info) if info.is_complete else info
+
+    @asynccontextmanager
+    async def _lock_seen_by(self, upload_id: str, owner_id: str) -> AsyncIterator[None]:
+        """The upload's lock. Taken before the upload is read (one read per PATCH), so a
+        caller who may not see the upload gets 404 rather than 423 when it is busy."""
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(self.locker.lock(upload_id))
+            except errors.Locked:
+                await self._load(upload_id, owner_id)
+                raise
+            yield
 
     async def _locked_complete(self, info: UploadInfo) -> UploadInfo:
         async with self.locker.lock(info.id):

@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filehub.db.migrate import migrate
-from filehub.db.session import make_engine, make_sessionmaker
+from filehub.db.session import Database, make_engine
 from filehub.errors import FilehubError
 from filehub.services.accounts import Accounts
 from filehub.services.files import Files
@@ -39,7 +39,7 @@ LOCK_CONNECTIONS = 100  # writes in flight per instance on PostgreSQL (one conne
 def make_store(settings: Settings) -> DataStore:
     url = settings.effective_storage_url
     if url.startswith("file://"):
-        return LocalStore.from_url(url)
+        return LocalStore.from_url(url, int(settings.write_block_size))
     raise ValueError(f"unsupported storage URL scheme: {url.split(':', 1)[0]}")
 
 
@@ -76,15 +76,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.effective_database_url)
-    await migrate(engine)
-    sessions = make_sessionmaker(engine)
-    app[keys.ENGINE] = engine
-    app[keys.ACCOUNTS] = Accounts(sessions)
-    app[keys.FILES] = Files(sessions)
-    app[keys.REGISTRY] = DbUploadRegistry(sessions)
+    db = Database(settings.effective_database_url)
+    await migrate(db.engine)
+    app[keys.ENGINE] = db.engine
+    app[keys.ACCOUNTS] = Accounts(db)
+    app[keys.FILES] = Files(db)
+    app[keys.REGISTRY] = DbUploadRegistry(db)
     yield
-    await engine.dispose()
+    await db.dispose()
 
 
 async def _uploads(app: web.Application) -> AsyncIterator[None]:
@@ -100,7 +99,6 @@ async def _uploads(app: web.Application) -> AsyncIterator[None]:
             max_size=int(settings.max_upload_size),
             expiry=settings.upload_expiry,
             max_metadata_size=int(settings.max_metadata_size),
-            block_size=int(settings.write_block_size),
             public_url=settings.public_url,
         ),
         on_durable=app[keys.METRICS].upload_bytes.inc,

@@ -107,3 +107,23 @@ async def test_errors_are_json_with_a_request_id(api: Api) -> None:
     body = await response.json()
     assert body["error"]["code"] == "not_found"
     assert body["request_id"] == "trace-123" == response.headers["X-Request-Id"]
+
+
+async def test_a_busy_upload_is_still_404_to_a_stranger(api: Api, make_user: UserFactory) -> None:
+    url = await api.create_url(1 << 20)
+    release = asyncio.Event()
+
+    async def slow():
+        yield b"x" * 1024
+        await release.wait()
+        yield b"y" * 1024
+
+    owner = asyncio.ensure_future(
+        api.client.patch(url, headers=api.headers(**{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}), data=slow())
+    )
+    await asyncio.sleep(0.3)  # the owner's PATCH now holds the lock
+    stranger = await make_user(org="Elsewhere")
+    assert (await stranger.patch(url, 0, b"z")).status == 404
+    assert (await api.patch(url, 0, b"z")).status == 423
+    release.set()
+    assert (await owner).status == 204
