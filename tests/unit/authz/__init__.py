@@ -1,0 +1,1 @@
+"""Authorisation core: vectors and properties."""
