@@ -53,7 +53,37 @@ class Settings(BaseSettings):
         "default: SQLite in data_dir.",
     )
     storage_url: str | None = Field(
-        None, description="file:///path (local disk); default: data_dir/objects."
+        None,
+        description="file:///path (local disk) or s3://bucket/prefix (any S3 API; credentials "
+        "from the standard AWS variables or files); default: data_dir/objects.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 API endpoint (http://127.0.0.1:8333 for SeaweedFS, MinIO, Ceph RGW); "
+        "default: AWS S3 of s3_region.",
+    )
+    s3_region: str = Field("us-east-1", description="S3 region used for signing requests.")
+    s3_min_part_size: ByteSize = Field(
+        ByteSize(8 << 20),
+        ge=5 << 20,
+        description="Smallest S3 multipart part, bytes (S3 refuses parts under 5 MiB but the "
+        "last). Parts grow with Upload-Length so no upload needs more than 10,000.",
+    )
+    s3_max_part_buffers: int = Field(
+        16,
+        ge=1,
+        description="How many part-sized memory buffers one instance holds at once (one per "
+        "PATCH or concatenation in progress; others wait). Memory: this times the part size.",
+    )
+    s3_connect_timeout: Duration = Field(
+        timedelta(seconds=3), description="Give up connecting to the S3 endpoint after this long."
+    )
+    s3_read_timeout: Duration = Field(
+        timedelta(seconds=30),
+        description="Give up on an S3 response (or a send) that stalls this long.",
+    )
+    s3_max_attempts: int = Field(
+        3, ge=1, description="Attempts per S3 request (first try + retries) before answering 503."
     )
     public_url: str | None = Field(
         None,
@@ -87,7 +117,7 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python logging level.")
 
-    @field_validator("database_url", "storage_url", "public_url")
+    @field_validator("database_url", "storage_url", "public_url", "s3_endpoint_url")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

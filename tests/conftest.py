@@ -24,7 +24,9 @@ from tests.support.tusclient import Api
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"filehub test database: {backend()}"
+    from tests.support.objectstores import storage_backend
+
+    return f"filehub test database: {backend()}, storage: {storage_backend()}"
 
 
 @pytest.fixture
@@ -34,18 +36,32 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+def make_settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    # FILEHUB_TEST_STORAGE=local|s3: a folder in tmp_path, or a fresh prefix in the
+    # session's SeaweedFS bucket (started on first use).
+    from tests.support.objectstores import storage_settings
+
+    storage = storage_settings(request.config, tmp_path)
+
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "database_url": database_url,
-            "storage_url": (tmp_path / "objects").as_uri(),
+            **storage,
             "reaper_interval": timedelta(hours=1),
         }
         values.update(overrides)
         return Settings(**values)
 
     return make
+
+
+@pytest.fixture
+def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Storage environment for `filehub serve` subprocesses (S3 when FILEHUB_TEST_STORAGE=s3)."""
+    from tests.support.objectstores import storage_env
+
+    return storage_env(request.config)
 
 
 @pytest.fixture

@@ -104,6 +104,9 @@ class DataStore(Protocol):
     async def ping(self) -> None:
         """Raise StorageUnavailable if the store cannot serve requests (readiness)."""
 
+    def close(self) -> None:
+        """Release what the store holds (connection pools); called at shutdown."""
+
 
 @runtime_checkable
 class Terminater(Protocol):

@@ -160,6 +160,9 @@ class LocalStore:
         if not await asyncio.to_thread(os.access, self.root, os.W_OK):
             raise StorageUnavailable("local store folder is not writable")
 
+    def close(self) -> None:
+        return None  # nothing held between requests
+
     async def terminate(self, info: UploadInfo) -> None:
         path = self._path(info.id)
 

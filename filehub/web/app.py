@@ -20,6 +20,8 @@ from filehub.settings import Settings
 from filehub.storage.base import DataStore, Locker, StoreComposer
 from filehub.storage.local import LocalStore
 from filehub.storage.locks import MemoryLocker, PostgresLocker
+from filehub.storage.s3 import S3Store
+from filehub.storage.s3_client import ClientOptions
 from filehub.tus.handler import TusConfig, TusHandler
 from filehub.web import keys
 from filehub.web.metrics import Metrics
@@ -40,6 +42,23 @@ def make_store(settings: Settings) -> DataStore:
     url = settings.effective_storage_url
     if url.startswith("file://"):
         return LocalStore.from_url(url, int(settings.write_block_size))
+    if url.startswith("s3://"):
+        options = ClientOptions(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            connect_timeout=settings.s3_connect_timeout.total_seconds(),
+            read_timeout=settings.s3_read_timeout.total_seconds(),
+            max_attempts=settings.s3_max_attempts,
+            # one connection per part buffer, plus reads (downloads, readiness) beside them
+            max_connections=settings.s3_max_part_buffers + 10,
+        )
+        return S3Store.from_url(
+            url,
+            options,
+            min_part_size=int(settings.s3_min_part_size),
+            max_upload_size=int(settings.max_upload_size),
+            max_part_buffers=settings.s3_max_part_buffers,
+        )
     raise ValueError(f"unsupported storage URL scheme: {url.split(':', 1)[0]}")
 
 
@@ -106,6 +125,7 @@ async def _uploads(app: web.Application) -> AsyncIterator[None]:
     yield
     if lock_engine is not None:
         await lock_engine.dispose()
+    store.close()
 
 
 async def _reaper(app: web.Application) -> AsyncIterator[None]:

@@ -21,9 +21,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def instances(tmp_path: Path, database_url: str) -> Iterator[tuple[FilehubServer, FilehubServer]]:
-    first = FilehubServer(tmp_path / "shared", database_url).start()
-    second = FilehubServer(tmp_path / "shared", database_url).start()  # same data, own port
+def instances(
+    tmp_path: Path, database_url: str, server_env: dict[str, str]
+) -> Iterator[tuple[FilehubServer, FilehubServer]]:
+    first = FilehubServer(tmp_path / "shared", database_url, **server_env).start()
+    second = FilehubServer(tmp_path / "shared", database_url, **server_env).start()  # same data, own port
     try:
         yield first, second
     finally:

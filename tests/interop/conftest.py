@@ -11,12 +11,12 @@ from tests.support.server import FilehubServer
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, database_url: str) -> Iterator[FilehubServer]:
+def live_server(tmp_path: Path, database_url: str, server_env: dict[str, str]) -> Iterator[FilehubServer]:
     """A running filehub server on a free 127.0.0.1 port; its data lives in tmp_path/server.
 
     On a failing test the server log is attached to the report (captured stdout).
     """
-    server = FilehubServer(tmp_path / "server", database_url)
+    server = FilehubServer(tmp_path / "server", database_url, **server_env)
     server.start()
     try:
         yield server
