@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -69,6 +69,9 @@ async def test_concurrent_patches_on_two_instances_never_interleave(two_instance
 
 async def test_only_one_reaper_runs_at_a_time(two_instances: tuple[Api, Api]) -> None:
     one, two = two_instances
+    url = await one.create_url(10)
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    await one.client.app[keys.REGISTRY].advance(url.rsplit("/", 1)[1], 0, 0, past)  # expire it
     locker = one.client.app[keys.TUS].locker
     async with contextlib.AsyncExitStack() as held:
         for _ in range(50):  # each instance's reaper makes its first round at start-up
@@ -80,3 +83,5 @@ async def test_only_one_reaper_runs_at_a_time(two_instances: tuple[Api, Api]) ->
         else:
             pytest.fail("the reaper lock was never free")
         assert await two.client.app[keys.TUS].reap_expired() == 0  # skipped, not blocked
+    assert await two.client.app[keys.TUS].reap_expired() == 1  # the lock is free: reaped
+    assert (await one.head(url)).status == 410
