@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         "last). Parts grow with Upload-Length so no upload needs more than 10,000.",
     )
     s3_max_part_buffers: int = Field(
-        16,
+        8,
         ge=1,
         description="How many part-sized memory buffers one instance holds at once (one per "
         "PATCH or concatenation in progress; others wait). Memory: this times the part size.",
