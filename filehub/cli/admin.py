@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import click
 
+from filehub.cli.admin_directory import COMMANDS as DIRECTORY_COMMANDS
 from filehub.cli.options import config_option, load_settings
 from filehub.db.migrate import migrate
 from filehub.db.session import Database
@@ -40,7 +41,7 @@ def _run(config_file: Path | None, action: Callable[[Accounts], Awaitable[T]]) -
 
 @click.group()
 def admin() -> None:
-    """Administer organisations, users and tokens."""
+    """Administer organisations, users, roles, groups and tokens."""
 
 
 @admin.command("create-org")
@@ -97,3 +98,8 @@ def revoke_tokens(email: str, config_file: Path | None) -> None:
     """Revoke every token of a user at once."""
     count = _run(config_file, lambda accounts: accounts.revoke_user_tokens(email))
     click.echo(f"revoked {count} token(s)", err=True)
+
+
+# Organisations, users, roles and groups (filehub/cli/admin_directory.py).
+for _command in DIRECTORY_COMMANDS:
+    admin.add_command(_command)

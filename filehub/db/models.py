@@ -5,7 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -92,6 +106,10 @@ class UploadRecord(Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by the upload policy at creation: the case the file will belong to, and the
+    # evidence request link it came through (then owner_id is the link's creator).
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), default=None)
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("request_links.id"), default=None)
 
     __table_args__ = (Index("ix_uploads_state_expires_at", "state", "expires_at"),)
 
@@ -105,3 +123,136 @@ class FileRecord(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Null for personal uploads (visible to their owner only) and files from before cases.
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    exhibit_ref: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+# --- cases, bundles, groups, request links, and the authorisation tuples (docs/authz.md) ---
+# Who may do what is decided by relation tuples alone. The tables below that mirror a
+# relation (a group's members, a bundle's files) share the id of their tuple and are written
+# in the same transaction: the row gives referential integrity, the tuple the decision.
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+
+class GroupMember(Base):
+    """`group:<group_id>#member@user:<user_id>` or `...@group:<member_group_id>#member`."""
+
+    __tablename__ = "group_members"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # = the relation tuple's id
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    member_group_id: Mapped[str | None] = mapped_column(ForeignKey("groups.id"), default=None)
+    added_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (member_group_id IS NULL)", name="one_member"),
+        UniqueConstraint("group_id", "user_id"),
+        UniqueConstraint("group_id", "member_group_id"),
+    )
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))  # the owning force
+    reference: Mapped[str] = mapped_column(String(100))  # e.g. a URN, unique per organisation
+    title: Mapped[str] = mapped_column(String(300))
+    require_encryption: Mapped[bool] = mapped_column(Boolean, default=True)  # enforced from issue 6
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "reference"),)
+
+
+class Bundle(Base):
+    __tablename__ = "bundles"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("case_id", "name"),)
+
+
+class BundleFile(Base):
+    """`file:<file_id>#bundle@bundle:<bundle_id>`: a file may sit in several bundles."""
+
+    __tablename__ = "bundle_files"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # = the relation tuple's id
+    bundle_id: Mapped[str] = mapped_column(ForeignKey("bundles.id"))
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id"), index=True)
+    added_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("bundle_id", "file_id"),)
+
+
+class RequestLink(Base):
+    """An expiring, upload-only link into one case for someone without an account."""
+
+    __tablename__ = "request_links"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, as API tokens
+    note: Mapped[str] = mapped_column(Text, default="")  # shown to the uploader
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    max_files: Mapped[int] = mapped_column(Integer)
+    max_bytes: Mapped[int] = mapped_column(BigInteger)
+    files_used: Mapped[int] = mapped_column(Integer, default=0)  # uploads started through it
+    bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)  # their declared lengths
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+
+
+class RelationTupleRow(Base):
+    """`object#relation@subject[#relation]` valid over [not_before, expires_at).
+
+    Rows are never deleted: a revoke sets revoked_at. ``version`` is the authz_version value
+    of the transaction that last changed the row (its creation or its revocation), so an
+    instance catches up with ``version > last seen`` (filehub/authz/service.py).
+    """
+
+    __tablename__ = "relation_tuples"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(128))
+    relation: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str] = mapped_column(String(128))
+    subject_relation: Mapped[str | None] = mapped_column(String(64), default=None)
+    not_before: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    version: Mapped[int] = mapped_column(BigInteger, index=True)
+
+    __table_args__ = (
+        Index("ix_relation_tuples_object", "object_type", "object_id", "relation"),
+        Index("ix_relation_tuples_subject", "subject_type", "subject_id", "subject_relation"),
+    )
+
+
+class AuthzVersion(Base):
+    """One row. Every transaction that writes or revokes tuples increments it first; the row
+    lock that takes serialises those transactions, so version order is commit order."""
+
+    __tablename__ = "authz_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, String, any_, bindparam, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import QueryableAttribute
 
 from filehub.errors import DatabaseUnavailable
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20, **kwargs: Any) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = True, **kwargs: Any
+) -> AsyncEngine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
     return create_async_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow, **kwargs
+        url, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=max_overflow, **kwargs
     )
 
 
@@ -32,7 +44,7 @@ def _sqlite_engine(url: str, *, begin: str = "BEGIN IMMEDIATE", **kwargs: Any) -
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")  # a committed offset survives power loss
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -42,6 +54,19 @@ def _sqlite_engine(url: str, *, begin: str = "BEGIN IMMEDIATE", **kwargs: Any) -
         connection.exec_driver_sql(begin)
 
     return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switching a new database to WAL needs a moment of exclusive access, and SQLite does
+    not wait for it (no busy handler there): processes opening one new file at once retry."""
+    for attempt in range(50):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.05)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -55,9 +80,15 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         async with sessions() as session, session.begin():
             yield session
     except (OperationalError, DBAPIError, OSError) as exc:
-        if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_unavailable(exc):
-            raise
-        raise DatabaseUnavailable() from exc
+        _raise_unavailable(exc)
+        raise
+
+
+def _raise_unavailable(exc: Exception) -> None:
+    """Turn a lost database into DatabaseUnavailable (a 503); leave other errors alone."""
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_unavailable(exc):
+        return
+    raise DatabaseUnavailable() from exc
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
@@ -83,6 +114,14 @@ class Database:
         self._writes = make_sessionmaker(self.engine)
         self._reads = make_sessionmaker(self.read_engine)
         self._write_queue = asyncio.Lock() if self._sqlite else None
+        # One-statement reads outside any transaction, with no ping before each: one round
+        # trip, for the per-request "has anything changed?" of the authorisation replica
+        # (which runs one such read at a time, hence the small pool).
+        self.poll_engine = (
+            self.read_engine
+            if self._sqlite
+            else make_engine(url, pool_size=2, max_overflow=2, pre_ping=False, isolation_level="AUTOCOMMIT")
+        )
 
     def read(self) -> AbstractAsyncContextManager[AsyncSession]:
         return transaction(self._reads)
@@ -96,7 +135,29 @@ class Database:
         async with self._write_queue, transaction(self._writes) as session:
             yield session
 
+    def among(
+        self, column: ColumnElement[str] | QueryableAttribute[str], values: Sequence[str]
+    ) -> ColumnElement[bool]:
+        """``column IN values``; on PostgreSQL ``= ANY(array)``, one statement for any number
+        of values (so it stays prepared) and about twice as fast at 1,000 ids."""
+        if self._sqlite:
+            return column.in_(values)
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+
+    @asynccontextmanager
+    async def poll(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for single-statement reads: each statement sees what is committed
+        when it starts. A lost database is a 503, as for transactions."""
+        try:
+            async with self.poll_engine.connect() as connection:
+                yield connection
+        except (OperationalError, DBAPIError, OSError) as exc:
+            _raise_unavailable(exc)
+            raise
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+        if self.poll_engine is not self.read_engine:
+            await self.poll_engine.dispose()

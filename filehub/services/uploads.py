@@ -1,4 +1,8 @@
-"""The offset of record: uploads and the files they become, in the database."""
+"""The offset of record: uploads and the files they become, in the database.
+
+An upload that names a case (set by the upload policy at creation) becomes a file of that
+case: the file row and its tuple `file:f#case@case:c` are written in one transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,17 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from filehub.authz.model import ObjectRef, RelationTuple, SubjectRef
+from filehub.authz.service import TupleWriter
 from filehub.db.models import FileRecord, UploadRecord, utcnow
 from filehub.db.session import Database
 from filehub.errors import Conflict, OffsetMismatch, UploadNotFound
 from filehub.ids import new_id
 from filehub.storage.base import UploadInfo, UploadState
+from filehub.tus.protocol import metadata_text
+
+EXHIBIT_KEY = "exhibit_ref"  # Upload-Metadata key of the exhibit reference, e.g. "JS/1"
+MAX_EXHIBIT_REF = 100  # characters
 
 
 def _info(record: UploadRecord, file: FileRecord | None) -> UploadInfo:
@@ -28,14 +38,21 @@ def _info(record: UploadRecord, file: FileRecord | None) -> UploadInfo:
         created_at=record.created_at,
         file_id=file.id if file else None,
         sha256=file.sha256 if file else None,
+        case_id=record.case_id,
+        link_id=record.link_id,
     )
+
+
+def case_file_tuple(file_id: str, case_id: str) -> RelationTuple:
+    return RelationTuple(new_id(), ObjectRef("file", file_id), "case", SubjectRef("case", case_id))
 
 
 class DbUploadRegistry:
     """UploadRegistry on SQLAlchemy. Offsets only move by compare-and-set."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, writer: TupleWriter | None = None) -> None:
         self._db = db
+        self._writer = writer or TupleWriter()
 
     async def create(self, info: UploadInfo) -> None:
         async with self._db.write() as session:
@@ -50,6 +67,8 @@ class DbUploadRegistry:
                     partial_ids=list(info.partial_ids),
                     state=info.state,
                     expires_at=info.expires_at,
+                    case_id=info.case_id,
+                    link_id=info.link_id,
                 )
             )
 
@@ -114,6 +133,7 @@ class DbUploadRegistry:
             record.state = "complete"
             record.expires_at = None
             record.updated_at = utcnow()
+            exhibit = metadata_text(record.metadata_, EXHIBIT_KEY)
             session.add(
                 FileRecord(
                     id=file_id,
@@ -122,8 +142,14 @@ class DbUploadRegistry:
                     size=size,
                     sha256=sha256,
                     metadata_=dict(record.metadata_),
+                    case_id=record.case_id,
+                    exhibit_ref=exhibit[:MAX_EXHIBIT_REF] if exhibit else None,
                 )
             )
+            if record.case_id is not None:
+                await session.flush()
+                tuple_ = case_file_tuple(file_id, record.case_id)
+                await self._writer.add(session, [tuple_], record.owner_id)
         return file_id
 
     async def expired(self, now: datetime, limit: int) -> list[UploadInfo]:

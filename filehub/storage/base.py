@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 UploadState = Literal["active", "complete", "terminated", "expired"]
 ConcatKind = Literal["partial", "final"] | None
@@ -36,6 +36,10 @@ class UploadInfo:
     created_at: datetime | None = None
     file_id: str | None = None  # set once a complete upload has become a file record
     sha256: str | None = None  # of the stored bytes, once a file record
+    # Set by the upload policy at creation; backends ignore them: the case the file will
+    # belong to, and the evidence request link the upload came through.
+    case_id: str | None = None
+    link_id: str | None = None
 
     @property
     def is_complete(self) -> bool:
@@ -71,6 +75,21 @@ class UploadRegistry(Protocol):
 
     async def expired(self, now: datetime, limit: int) -> list[UploadInfo]:
         """Uploads whose expiry has passed and whose bytes may be freed."""
+
+
+UploadAction = Literal["create", "head", "patch", "delete", "get"]
+
+
+class UploadPolicy(Protocol):
+    """Decides, on top of ownership, whether ``principal`` may act on an upload.
+
+    The tus handler calls it on creation (before anything is stored) and on every HEAD,
+    PATCH (under the upload's lock, so on every PATCH), DELETE and GET. It raises a
+    FilehubError to refuse (UploadNotFound to hide the upload) and returns the info to go
+    on with: on creation it may fill in ``case_id`` and ``link_id``, which the registry stores.
+    """
+
+    async def authorize(self, action: UploadAction, principal: Any, info: UploadInfo) -> UploadInfo: ...
 
 
 @dataclass(frozen=True)

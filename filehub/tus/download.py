@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from filehub.errors import RangeNotSatisfiable
+from filehub.errors import FilehubError, RangeNotSatisfiable
+from filehub.storage.base import ByteRange
 
 log = logging.getLogger("filehub.download")
-from filehub.storage.base import ByteRange
 
 _UNSAFE_FILENAME = re.compile(r'[^A-Za-z0-9._ ()+-]')
 
@@ -63,6 +63,8 @@ async def serve_content(
     open_range: Callable[[ByteRange], AsyncIterator[bytes]],
     before_each_block: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
+    """Serve ``size`` bytes with Range support. ``before_each_block`` runs before every block
+    is sent and raises a FilehubError to stop (access revoked): the connection is then cut."""
     etag = f'"{sha256}"'
     headers = {
         "ETag": etag,
@@ -93,4 +95,11 @@ async def serve_content(
         await response.write_eof()
     except ConnectionError:
         log.debug("client went away during a download")  # it resumes with a Range request
+    except FilehubError as exc:
+        # The status line is sent: the only way left to say "stop" is to cut the connection,
+        # so the client sees a body shorter than Content-Length, never a complete-looking one.
+        log.info("download stopped: %s", exc.code)
+        response.force_close()
+        if request.transport is not None:
+            request.transport.close()
     return response

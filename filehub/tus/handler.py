@@ -1,7 +1,8 @@
 """tus 1.0.0 over a StoreComposer: OPTIONS, POST, HEAD, PATCH, DELETE, and GET of the bytes.
 
-The handler speaks HTTP and tus only. Who the caller is comes in as ``owner_id``; where
-bytes go is the composer's business; the offset of record is the registry's.
+The handler speaks HTTP and tus only. Who the caller is comes in as ``owner_id`` (and an
+opaque ``principal``); where bytes go is the composer's business; the offset of record is
+the registry's; who may do what beyond "an upload is its owner's" is the ``UploadPolicy``'s.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from aiohttp import web
 
 from filehub import errors
 from filehub.ids import is_valid_id, new_id
-from filehub.storage.base import ByteRange, Locker, StoreComposer, Terminater, UploadInfo, UploadRegistry
+from filehub.storage.base import (
+    ByteRange,
+    Locker,
+    StoreComposer,
+    Terminater,
+    UploadAction,
+    UploadInfo,
+    UploadPolicy,
+    UploadRegistry,
+)
 from filehub.tus import protocol as tus
 from filehub.tus.body import BodyReader
 from filehub.tus.digests import WholeFileDigests
@@ -39,6 +49,13 @@ class TusConfig:
 REAPER_LOCK = "expiry-reaper"
 
 
+class OwnerOnly:
+    """No rule beyond ownership (the handler's own check)."""
+
+    async def authorize(self, action: UploadAction, principal: Any, info: UploadInfo) -> UploadInfo:
+        return info
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -52,8 +69,10 @@ class TusHandler:
         config: TusConfig,
         digests: WholeFileDigests | None = None,
         on_durable: Callable[[int], None] | None = None,
+        policy: UploadPolicy | None = None,
     ) -> None:
         self.store = composer.core
+        self.policy = policy or OwnerOnly()
         self.composer = composer
         self.registry = registry
         self.locker = locker
@@ -73,7 +92,9 @@ class TusHandler:
     def options(self) -> web.Response:
         return web.Response(status=204, headers=self._capabilities())
 
-    async def handle(self, request: web.Request, owner_id: str, upload_id: str | None) -> web.StreamResponse:
+    async def handle(
+        self, request: web.Request, owner_id: str, upload_id: str | None, principal: Any = None
+    ) -> web.StreamResponse:
         method = request.method
         if method == "POST" and "X-HTTP-Method-Override" in request.headers:
             method = request.headers["X-HTTP-Method-Override"].strip().upper()
@@ -86,15 +107,15 @@ class TusHandler:
         if upload_id is None:
             if method != "POST":
                 raise errors.MethodNotAllowed()
-            return await self.create(request, owner_id)
+            return await self.create(request, owner_id, principal)
         actions = {"HEAD": self.head, "PATCH": self.patch, "DELETE": self.delete, "GET": self.download}
         if method not in actions:
             raise errors.MethodNotAllowed()
-        return await actions[method](request, owner_id, upload_id)
+        return await actions[method](request, owner_id, upload_id, principal)
 
     # --- creation (+ creation-with-upload, defer-length, concatenation) ------------------
 
-    async def create(self, request: web.Request, owner_id: str) -> web.Response:
+    async def create(self, request: web.Request, owner_id: str, principal: Any = None) -> web.Response:
         metadata = tus.parse_metadata(request.headers.get("Upload-Metadata"), self.config.max_metadata_size)
         concat = tus.parse_concat(request.headers.get("Upload-Concat"))
         length = tus.parse_non_negative("Upload-Length", request.headers.get("Upload-Length"))
@@ -102,17 +123,14 @@ class TusHandler:
         has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding") == "chunked"
         if has_body and request.content_type != tus.OFFSET_CONTENT_TYPE:
             raise errors.UnsupportedMediaType(f"a creation body must be {tus.OFFSET_CONTENT_TYPE}")
-        partials: list[UploadInfo] = []
+        final = concat is not None and concat.kind == "final"
         if concat is not None and (self.composer.concater is None):
             raise errors.BadRequest("concatenation is not supported by this store")
-        if concat is not None and concat.kind == "final":
+        if final:
             if length is not None or deferred:
                 raise errors.BadRequest("a final upload must not carry Upload-Length")
             if has_body:
                 raise errors.Forbidden("a final upload cannot take data")
-            partials = await self._partials(concat.partial_urls, owner_id)
-            lengths = [p.length for p in partials]
-            length = None if None in lengths else sum(lengths)  # type: ignore[arg-type]
         elif length is None and not deferred:
             raise errors.BadRequest("Upload-Length or Upload-Defer-Length: 1 is required")
         elif length is not None and deferred:
@@ -121,17 +139,27 @@ class TusHandler:
             raise errors.BadRequest("this store needs Upload-Length up front")
         if length is not None and length > self.config.max_size:
             raise errors.PayloadTooLarge(f"uploads are limited to {self.config.max_size} bytes")
-
-        info = UploadInfo(
+        draft = UploadInfo(
             id=new_id(),
             owner_id=owner_id,
             offset=0,
             length=length,
             metadata=metadata,
             concat=concat.kind if concat else None,
-            partial_ids=tuple(p.id for p in partials),
             expires_at=self._next_expiry(),
         )
+        # Authorised before partial uploads are looked at or a byte is stored.
+        draft = await self.policy.authorize("create", principal, draft)
+        partials: list[UploadInfo] = []
+        if final:
+            assert concat is not None
+            partials = await self._partials(concat.partial_urls, owner_id)
+            lengths = [p.length for p in partials]
+            length = None if None in lengths else sum(lengths)  # type: ignore[arg-type]
+            if length is not None and length > self.config.max_size:
+                raise errors.PayloadTooLarge(f"uploads are limited to {self.config.max_size} bytes")
+
+        info = draft.with_(length=length, partial_ids=tuple(p.id for p in partials))
         await self.store.new_upload(info)  # bytes' home first: a record never points to nothing
         await self.registry.create(info)
         if info.concat == "final":
@@ -166,14 +194,18 @@ class TusHandler:
 
     # --- HEAD / PATCH / DELETE / GET ------------------------------------------------------
 
-    async def head(self, request: web.Request, owner_id: str, upload_id: str) -> web.Response:
-        info = await self._load(upload_id, owner_id)
+    async def head(
+        self, request: web.Request, owner_id: str, upload_id: str, principal: Any = None
+    ) -> web.Response:
+        info = await self._load(upload_id, owner_id, ("head", principal))
         info = await self._settle(info)
         headers = self._state_headers(info)
         headers["Cache-Control"] = "no-store"
         return web.Response(status=200, headers=headers)
 
-    async def patch(self, request: web.Request, owner_id: str, upload_id: str) -> web.Response:
+    async def patch(
+        self, request: web.Request, owner_id: str, upload_id: str, principal: Any = None
+    ) -> web.Response:
         if request.content_type != tus.OFFSET_CONTENT_TYPE:
             raise errors.UnsupportedMediaType(f"PATCH bodies must be {tus.OFFSET_CONTENT_TYPE}")
         offset = tus.parse_non_negative("Upload-Offset", request.headers.get("Upload-Offset"))
@@ -183,8 +215,9 @@ class TusHandler:
         new_length = tus.parse_non_negative("Upload-Length", request.headers.get("Upload-Length"))
 
         async def locked_write() -> UploadInfo:
-            async with self._lock_seen_by(upload_id, owner_id):
-                info = await self._load(upload_id, owner_id)  # read under the lock: current
+            async with self._lock_seen_by(upload_id, owner_id, principal):
+                # Read under the lock (current), and authorised on every PATCH.
+                info = await self._load(upload_id, owner_id, ("patch", principal))
                 if info.concat == "final":
                     raise errors.Forbidden("a final upload cannot be patched")
                 if info.offset != offset:
@@ -196,10 +229,12 @@ class TusHandler:
         info = await self._to_completion(locked_write())
         return web.Response(status=204, headers=self._state_headers(info))
 
-    async def delete(self, request: web.Request, owner_id: str, upload_id: str) -> web.Response:
+    async def delete(
+        self, request: web.Request, owner_id: str, upload_id: str, principal: Any = None
+    ) -> web.Response:
         if self.composer.terminater is None:
             raise errors.MethodNotAllowed()
-        info = await self._load(upload_id, owner_id)
+        info = await self._load(upload_id, owner_id, ("delete", principal))
         if info.file_id is not None:
             raise errors.Forbidden("a completed upload is an evidence file and cannot be terminated")
         async with self.locker.lock(upload_id):
@@ -208,8 +243,10 @@ class TusHandler:
         self.digests.forget(upload_id)
         return web.Response(status=204, headers={"Tus-Resumable": tus.TUS_VERSION})
 
-    async def download(self, request: web.Request, owner_id: str, upload_id: str) -> web.StreamResponse:
-        info = await self._settle(await self._load(upload_id, owner_id))
+    async def download(
+        self, request: web.Request, owner_id: str, upload_id: str, principal: Any = None
+    ) -> web.StreamResponse:
+        info = await self._settle(await self._load(upload_id, owner_id, ("get", principal)))
         if info.file_id is None or info.length is None or info.sha256 is None:
             raise errors.Conflict("the upload is not complete")
         upload = await self.store.get_upload(info)
@@ -258,14 +295,14 @@ class TusHandler:
         return await self._on_complete(info) if info.is_complete else info
 
     @asynccontextmanager
-    async def _lock_seen_by(self, upload_id: str, owner_id: str) -> AsyncIterator[None]:
+    async def _lock_seen_by(self, upload_id: str, owner_id: str, principal: Any) -> AsyncIterator[None]:
         """The upload's lock. Taken before the upload is read (one read per PATCH), so a
         caller who may not see the upload gets 404 rather than 423 when it is busy."""
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(self.locker.lock(upload_id))
             except errors.Locked:
-                await self._load(upload_id, owner_id)
+                await self._load(upload_id, owner_id, ("patch", principal))
                 raise
             yield
 
@@ -369,7 +406,11 @@ class TusHandler:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    async def _load(self, upload_id: str, owner_id: str) -> UploadInfo:
+    async def _load(
+        self, upload_id: str, owner_id: str, asked: tuple[UploadAction, Any] | None = None
+    ) -> UploadInfo:
+        """The caller's upload; ``asked`` = (action, principal) for the policy (None when
+        the handler re-reads an upload it is already acting on)."""
         info = await self.registry.get(upload_id) if is_valid_id(upload_id) else None
         # Another user's upload is indistinguishable from a missing one.
         if info is None or info.owner_id != owner_id or info.state == "terminated":
@@ -378,6 +419,8 @@ class TusHandler:
             info.file_id is None and info.expires_at is not None and info.expires_at <= _now()
         ):
             raise errors.UploadExpired()
+        if asked is not None:
+            info = await self.policy.authorize(asked[0], asked[1], info)
         return info
 
     def _next_expiry(self) -> datetime | None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from filehub.authz.service import AuthzService
 from filehub.services.accounts import Accounts, Principal
+from filehub.services.cases import Cases
 from filehub.services.files import Files
+from filehub.services.groups import Groups
+from filehub.services.links import LinkPrincipal, RequestLinks
+from filehub.services.sharing import Sharing
 from filehub.services.uploads import DbUploadRegistry
 from filehub.settings import Settings
 from filehub.storage.base import DataStore
@@ -21,11 +26,22 @@ REGISTRY = web.AppKey("registry", DbUploadRegistry)
 STORE = web.AppKey("store", DataStore)
 TUS = web.AppKey("tus", TusHandler)
 METRICS = web.AppKey("metrics", Metrics)
+AUTHZ = web.AppKey("authz", AuthzService)
+CASES = web.AppKey("cases", Cases)
+SHARING = web.AppKey("sharing", Sharing)
+GROUPS = web.AppKey("groups", Groups)
+LINKS = web.AppKey("links", RequestLinks)
+OPENAPI = web.AppKey("openapi", dict)
 
 # Per-request values (request[...]).
-PRINCIPAL = web.RequestKey("principal", Principal)
+PRINCIPAL = web.RequestKey("principal", Principal)  # a user with a bearer token
+LINK = web.RequestKey("link", LinkPrincipal)  # the holder of a request link (uploads only)
 REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]  # set by the authentication middleware on every /api/ route
+
+
+def user_id(request: web.Request) -> str:
+    return request[PRINCIPAL].user_id

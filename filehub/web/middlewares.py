@@ -104,12 +104,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request, 500, "internal_error", "internal server error")
 
 
+_OPEN_PATHS = frozenset({"/api/v1/openapi.json"})  # the API's description is not a secret
+_LINK_PATH = "/api/v1/link"  # what a request link's holder may read: its note
+
+
+def _link_may_use(path: str) -> bool:
+    return path == _LINK_PATH or path == _UPLOADS_PATH or path.startswith(_UPLOADS_PATH + "/")
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every /api/ route needs a bearer token; OPTIONS only describes capabilities."""
-    if request.path.startswith("/api/") and request.method != "OPTIONS":
+    """Every /api/ route needs a bearer token, checked on every request; OPTIONS only
+    describes capabilities. Uploads also take ``Authorization: Link <token>``, the credential
+    of an evidence request link, which is worth nothing anywhere else."""
+    if request.path.startswith("/api/") and request.method != "OPTIONS" and request.path not in _OPEN_PATHS:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        scheme, token = scheme.lower(), token.strip()
+        if scheme == "bearer" and token:
+            request[keys.PRINCIPAL] = await request.app[keys.ACCOUNTS].authenticate(token)
+        elif scheme == "link" and token and _link_may_use(request.path):
+            request[keys.LINK] = await request.app[keys.LINKS].authenticate(token)
+        else:
             raise errors.Unauthenticated()
-        request[keys.PRINCIPAL] = await request.app[keys.ACCOUNTS].authenticate(token.strip())
     return await handler(request)

@@ -1,0 +1,254 @@
+"""The JSON bodies of the REST API: requests are validated with these, responses built from
+them, and the OpenAPI document takes its schemas from them (one source for all three)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Role = Literal["member", "admin", "auditor"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(Reply):
+    code: str = Field(description="Stable machine-readable code, e.g. not_found.")
+    message: str
+
+
+class ErrorOut(Reply):
+    error: ErrorDetail
+    request_id: str | None = None
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class CaseCreate(Request):
+    reference: str = Field(min_length=1, max_length=100, description="e.g. a URN; unique in your force")
+    title: str = Field(min_length=1, max_length=300)
+    require_encryption: bool = True
+
+
+class BundleCreate(Request):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class BundleFileAdd(Request):
+    file_id: str
+
+
+class SubjectIn(Request):
+    type: Literal["user", "group", "organisation"] = Field(
+        description="A group or organisation grant reaches all its members."
+    )
+    id: str
+
+
+class GrantCreate(Request):
+    relation: str = Field(
+        description="On a case: custodian, prosecutor, contributor, blocked. "
+        "On a bundle: defence, viewer, downloader, blocked."
+    )
+    subject: SubjectIn
+    not_before: AwareDatetime | None = Field(None, description="Counts from this instant (inclusive).")
+    expires_at: AwareDatetime | None = Field(None, description="No longer counts at this instant; fixed.")
+
+
+class GroupCreate(Request):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class GroupMemberAdd(Request):
+    user_id: str | None = None
+    group_id: str | None = Field(None, description="A nested group of the same organisation.")
+
+
+class UserCreate(Request):
+    email: str = Field(min_length=3, max_length=320)
+    role: Role = "member"
+
+
+class UserUpdate(Request):
+    role: Role | None = None
+    disabled: Literal[True] | None = Field(None, description="true disables the user (not undone here).")
+
+
+class LinkCreate(Request):
+    note: str = Field("", max_length=2000, description="Shown to whoever holds the link.")
+    expires_at: AwareDatetime
+    max_files: int = Field(ge=1)
+    max_bytes: int = Field(ge=1)
+
+
+# --- replies --------------------------------------------------------------------------------
+
+
+class Me(Reply):
+    user_id: str
+    org_id: str
+    org_kind: str
+    role: Role
+
+
+class OrgOut(Reply):
+    id: str
+    name: str
+    kind: str
+
+
+class UserOut(Reply):
+    id: str
+    email: str
+    org_id: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+
+
+class GroupOut(Reply):
+    id: str
+    org_id: str
+    name: str
+    created_at: datetime
+
+
+class MemberOut(Reply):
+    id: str = Field(description="The membership id (remove it with DELETE).")
+    group_id: str
+    user_id: str | None
+    member_group_id: str | None
+    added_at: datetime
+
+
+class CaseOut(Reply):
+    id: str
+    org_id: str
+    reference: str
+    title: str
+    require_encryption: bool
+    created_at: datetime
+    permissions: list[str] = Field(description="What the caller may do with it, e.g. can_manage.")
+
+
+class BundleOut(Reply):
+    id: str
+    case_id: str
+    name: str
+    created_at: datetime
+    permissions: list[str]
+
+
+class FileOut(Reply):
+    id: str
+    upload_id: str
+    case_id: str | None = Field(description="null for a personal upload (its owner's only)")
+    exhibit_ref: str | None
+    size: int
+    sha256: str
+    filename: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    permissions: list[str]
+
+
+class GrantOut(Reply):
+    id: str
+    object_type: str
+    object_id: str
+    relation: str
+    subject_type: str
+    subject_id: str
+    not_before: datetime | None
+    expires_at: datetime | None
+    created_by: str | None
+    created_at: datetime
+    active: bool = Field(description="Inside its window now.")
+
+
+class LinkOut(Reply):
+    id: str
+    case_id: str
+    note: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    max_files: int
+    max_bytes: int
+    files_used: int
+    bytes_used: int
+    revoked: bool
+
+
+class LinkCreated(LinkOut):
+    token: str = Field(description="Shown once. Send as 'Authorization: Link <token>'.")
+
+
+class LinkHolderView(Reply):
+    """What the holder of a request link sees: the note and what the link still takes."""
+
+    note: str
+    expires_at: datetime
+    files_left: int
+    bytes_left: int
+
+
+class OrgPage(Reply):
+    items: list[OrgOut]
+    next: str | None
+
+
+class UserPage(Reply):
+    items: list[UserOut]
+    next: str | None
+
+
+class GroupPage(Reply):
+    items: list[GroupOut]
+    next: str | None
+
+
+class MemberPage(Reply):
+    items: list[MemberOut]
+    next: str | None
+
+
+class CasePage(Reply):
+    items: list[CaseOut]
+    next: str | None
+
+
+class BundlePage(Reply):
+    items: list[BundleOut]
+    next: str | None
+
+
+class FilePage(Reply):
+    items: list[FileOut]
+    next: str | None
+
+
+class GrantPage(Reply):
+    items: list[GrantOut]
+    next: str | None
+
+
+class LinkPage(Reply):
+    items: list[LinkOut]
+    next: str | None
+
+
+class Health(Reply):
+    status: str
+    checks: dict[str, str] | None = None
