@@ -119,6 +119,12 @@ class ServiceUnavailable(FilehubError):
 class StorageUnavailable(ServiceUnavailable):
     code, message = "storage_unavailable", "the object store is unavailable; retry later"
 
+    def __init__(self, message: str | None = None, *, retry_after: int = 5, durable: int = 0):
+        super().__init__(message, retry_after=retry_after)
+        # Bytes of the failed write that the store had made durable before it failed: the
+        # tus handler commits them, so a client resumes after them rather than before.
+        self.durable = durable
+
 
 class DatabaseUnavailable(ServiceUnavailable):
     code, message = "database_unavailable", "the database is unavailable; retry later"

@@ -58,7 +58,7 @@ class S3Upload:
         self._key = store.key(info.id)
 
     async def write_chunk(self, offset: int, blocks: AsyncIterator[bytes]) -> int:
-        store, s3 = self._store, self._store.s3
+        store = self._store
         meta = await store.meta(self._info.id)
         if meta.upload_id is None:  # a zero-length upload: nothing may arrive
             async for block in blocks:
@@ -74,24 +74,37 @@ class S3Upload:
             buffer = bytearray(meta.part_size)
             filled = len(state.tail)
             buffer[:filled] = state.tail
-            async for block in blocks:
-                view = memoryview(block)
-                while view:
-                    take = min(len(view), meta.part_size - filled)
-                    buffer[filled : filled + take] = view[:take]
-                    filled, view, position = filled + take, view[take:], position + take
-                    if filled == meta.part_size:
-                        etags.append(await self._upload_part(meta, len(etags) + 1, buffer))
-                        filled = 0
-            if position == offset:
-                return 0
-            tail = buffer[:filled]
-            if position == length and tail:  # the last, short part
-                etags.append(await self._upload_part(meta, len(etags) + 1, tail))
-                tail = bytearray()
-            await s3(s3.client.put_object, Key=store.tail_key(self._info.id, position),
-                     Body=encode_state(TailState(etags, tail)))
+            saved = offset  # the last state stored in S3: durable even if S3 fails later
+            try:
+                async for block in blocks:
+                    view = memoryview(block)
+                    while view:
+                        take = min(len(view), meta.part_size - filled)
+                        buffer[filled : filled + take] = view[:take]
+                        filled, view, position = filled + take, view[take:], position + take
+                        if filled == meta.part_size:
+                            etags.append(await self._upload_part(meta, len(etags) + 1, buffer))
+                            filled = 0
+                            # A state per part: one large PATCH cut off by an S3 outage
+                            # keeps its whole parts (a small PUT per part).
+                            await self._save_state(position, etags, bytearray())
+                            saved = position
+                if position == offset:
+                    return 0
+                tail = buffer[:filled]
+                if position == length and tail:  # the last, short part
+                    etags.append(await self._upload_part(meta, len(etags) + 1, tail))
+                    tail = bytearray()
+                if position != saved:
+                    await self._save_state(position, etags, tail)
+            except StorageUnavailable as exc:
+                raise StorageUnavailable(exc.message, durable=saved - offset) from exc
             return position - offset
+
+    async def _save_state(self, end: int, etags: list[str], tail: bytearray) -> None:
+        s3 = self._store.s3
+        await s3(s3.client.put_object, Key=self._store.tail_key(self._info.id, end),
+                 Body=encode_state(TailState(list(etags), tail)))
 
     async def _upload_part(self, meta: UploadMeta, number: int, body: bytearray) -> str:
         s3 = self._store.s3

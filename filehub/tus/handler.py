@@ -276,7 +276,13 @@ class TusHandler:
         hashers = [h for h in (whole_file, chunk_hasher) if h is not None]
         body = BodyReader(request.content, limit=limit, hashers=hashers, declared_length=request.content_length)
         upload = await self.store.get_upload(info)
-        written = await upload.write_chunk(info.offset, body.chunks())
+        try:
+            written = await upload.write_chunk(info.offset, body.chunks())
+        except errors.StorageUnavailable as exc:
+            if exc.durable and checksum is None:  # keep what the store saved before failing
+                self.digests.forget(info.id)  # the running digest has seen more than that
+                await self._commit(info, exc.durable)
+            raise
         if checksum is not None and chunk_hasher is not None:
             if body.interrupted:
                 return info  # an incomplete chunk cannot be verified: discard it
@@ -284,15 +290,19 @@ class TusHandler:
                 raise errors.ChecksumMismatch()
         if written == 0:  # nothing new, but a declared length may have completed it
             return await self._on_complete(info) if info.is_complete and info.state == "active" else info
+        info = await self._commit(info, written)
+        if whole_file is not None:
+            self.digests.commit(info.id, info.offset, whole_file)
+        return await self._on_complete(info) if info.is_complete else info
+
+    async def _commit(self, info: UploadInfo, written: int) -> UploadInfo:
+        """Make ``written`` durable bytes past the offset part of the upload (offset of record)."""
         new_offset = info.offset + written
         expires_at = self._next_expiry()
         await self.registry.advance(info.id, info.offset, new_offset, expires_at)
         if self._on_durable is not None:
             self._on_durable(written)
-        if whole_file is not None:
-            self.digests.commit(info.id, new_offset, whole_file)
-        info = info.with_(offset=new_offset, expires_at=expires_at)
-        return await self._on_complete(info) if info.is_complete else info
+        return info.with_(offset=new_offset, expires_at=expires_at)
 
     @asynccontextmanager
     async def _lock_seen_by(self, upload_id: str, owner_id: str, principal: Any) -> AsyncIterator[None]:

@@ -103,3 +103,28 @@ async def test_s3_lost_while_a_patch_body_streams_keeps_the_committed_offset(
         response = await api.patch(url, start, data[start:end])
         assert response.status == 204, await response.text()
     assert await (await api.get(url)).read() == data
+
+
+async def test_a_large_patch_cut_by_an_outage_keeps_its_whole_parts(api: Api, outage_s3: SeaweedFS) -> None:
+    data = os.urandom(2 * PS + 100)
+    url = await api.create_url(len(data))
+    stopped = asyncio.get_running_loop().create_future()
+
+    async def body() -> AsyncIterator[bytes]:
+        for start in range(0, PS + (1 << 20), 1 << 20):  # a whole part and a bit
+            yield data[start : min(start + (1 << 20), PS + (1 << 20))]
+        await asyncio.sleep(0.5)  # part 1 and its state reach S3
+        stopped.set_result(asyncio.ensure_future(asyncio.to_thread(outage_s3.stop)))
+        await stopped.result()
+        yield data[PS + (1 << 20) : PS + (2 << 20)]
+
+    started = time.monotonic()
+    response = await api.client.patch(url, headers=api.headers(**{"Upload-Offset": "0", **OCTETS}), data=body())
+    await expect_503(api, response.status, dict(response.headers), started)
+    assert (await api.head(url)).headers["Upload-Offset"] == str(PS)  # not 0: part 1 was kept
+
+    await (await stopped)
+    await asyncio.to_thread(outage_s3.start)
+    response = await api.patch(url, PS, data[PS:])
+    assert response.status == 204, await response.text()
+    assert await (await api.get(url)).read() == data
