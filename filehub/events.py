@@ -2,12 +2,15 @@
 
 Every grant, revoke and domain change calls ``EventRecorder.record(session, event)`` inside
 the database transaction that makes the change, so an event exists exactly when its change
-does (DESIGN.md §4). Until the tamper-evident log arrives, the composition root injects
-``NO_AUDIT``; ``audit.log`` will implement the same protocol. Pure: no IO here.
+does (DESIGN.md §4). The composition root injects ``audit.log.AuditLog``
+(the tamper-evident log); ``NO_AUDIT`` remains for tests of services in isolation. The
+client address, user agent and request id come from ``REQUEST_CONTEXT``, a context
+variable set per request by the web layer. Pure: no IO here.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +21,20 @@ class AuditEvent:
     actor_id: str | None  # the user; None for the administrator's CLI and the system
     object: str  # "case:<id>", "bundle:<id>", "group:<id>", ...
     detail: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "success"  # success|denied|failure
+    actor_org: str | None = None  # None: the actor's organisation is looked up
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Where an action came from; set once per HTTP request by the web layer."""
+
+    request_id: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+REQUEST_CONTEXT: ContextVar[RequestContext] = ContextVar("filehub_request_context", default=RequestContext())
 
 
 class EventRecorder(Protocol):

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     s3_max_attempts: int = Field(
         3, ge=1, description="Attempts per S3 request (first try + retries) before answering 503."
     )
+    s3_presigned_downloads: bool = Field(
+        False,
+        description="Answer file downloads with a redirect to a short-lived presigned S3 URL, so "
+        "bytes bypass filehub. A revoke then stops new downloads at once, but a URL already "
+        "handed out works until it expires.",
+    )
+    s3_presign_expiry: Duration = Field(
+        timedelta(seconds=60), description="Lifetime of a presigned download URL."
+    )
     public_url: str | None = Field(
         None,
         description="External base URL (https://filehub.example.org) used in Location headers; "
@@ -115,9 +124,24 @@ class Settings(BaseSettings):
     token_default_expiry: Duration = Field(
         timedelta(days=30), description="Lifetime of an API token when --expires is not given."
     )
+    audit_retention: Duration = Field(
+        timedelta(days=400),
+        description="Audit events are kept at least this long (the log is append-only; "
+        "filehub itself never deletes them).",
+    )
+    audit_log_key: str | None = Field(
+        None,
+        description="The audit log's signing key (PRIVATE+KEY+<name>+<id>+<base64>); default: "
+        "generated on first start and kept in the database.",
+    )
+    audit_witness_keys: list[str] = Field(
+        default_factory=list,
+        description="Verifier keys of the witnesses (other agencies) whose cosignatures of "
+        "audit checkpoints the server accepts and serves.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
-    @field_validator("database_url", "storage_url", "public_url", "s3_endpoint_url")
+    @field_validator("database_url", "storage_url", "public_url", "s3_endpoint_url", "audit_log_key")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

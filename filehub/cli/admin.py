@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import click
 
+from filehub.audit.log import AuditLog
 from filehub.cli.admin_directory import COMMANDS as DIRECTORY_COMMANDS
 from filehub.cli.options import config_option, load_settings
 from filehub.db.migrate import migrate
@@ -29,7 +30,7 @@ def _run(config_file: Path | None, action: Callable[[Accounts], Awaitable[T]]) -
         db = Database(settings.effective_database_url)
         try:
             await migrate(db.engine)
-            return await action(Accounts(db))
+            return await action(Accounts(db, recorder=AuditLog(db)))
         finally:
             await db.dispose()
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import click
 
+from filehub.audit.log import AuditLog
 from filehub.cli.options import config_option, load_settings
 from filehub.db.migrate import migrate
 from filehub.db.session import Database
@@ -43,7 +44,7 @@ def run(config_file: Path | None, action: Callable[[Directory], Awaitable[T]]) -
         db = Database(settings.effective_database_url)
         try:
             await migrate(db.engine)
-            return await action(Directory(Accounts(db), Groups(db)))
+            return await action(Directory(Accounts(db, recorder=AuditLog(db)), Groups(db, recorder=AuditLog(db))))
         finally:
             await db.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from filehub.cli.admin import admin
+from filehub.cli.audit import audit
 from filehub.cli.serve import serve
 
 
@@ -16,3 +17,4 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(admin)
+cli.add_command(audit)

@@ -14,6 +14,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     MetaData,
     String,
     Text,
@@ -256,3 +258,75 @@ class AuthzVersion(Base):
     __tablename__ = "authz_version"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- audit trail (issue 5; docs/audit.md). Insert-only: triggers refuse UPDATE/DELETE. ---
+
+
+class AuditEventRecord(Base):
+    """One leaf of the Merkle log. ``seq`` is the leaf index, gap-free in commit order;
+    ``entry`` is the exact hashed bytes (canonical JSON), the other columns are indexes."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(ID, unique=True)
+    time: Mapped[datetime] = mapped_column(index=True)
+    actor_user: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor_org: Mapped[str | None] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(128))
+    object_org: Mapped[str | None] = mapped_column(String(32), index=True)
+    outcome: Mapped[str] = mapped_column(String(10))
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)
+
+
+class AuditTreeNode(Base):
+    """A complete subtree (level >= 1) of the Merkle log; level 0 is audit_events.leaf_hash."""
+
+    __tablename__ = "audit_tree_nodes"
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditHead(Base):
+    """One row: the log's size and frontier (peaks, 32 bytes each). Locked by every append,
+    which serialises appends across instances; derived data, so it may be updated."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    peaks: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint (C2SP note) of the tree at ``size``."""
+
+    __tablename__ = "audit_checkpoints"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditCosignature(Base):
+    """A witness's cosignature line for the checkpoint of ``size`` (verified on receipt)."""
+
+    __tablename__ = "audit_cosignatures"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(300), primary_key=True)  # the verifier key string
+    line: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditLogKey(Base):
+    """One row: the log signing key generated on first start (unless audit_log_key is set)."""
+
+    __tablename__ = "audit_log_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signer_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

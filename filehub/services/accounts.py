@@ -19,6 +19,7 @@ from filehub.authz.model import ObjectRef, RelationTuple, SubjectRef
 from filehub.authz.service import TupleWriter
 from filehub.db.models import ApiToken, Organisation, User, utcnow
 from filehub.db.session import Database
+from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
 from filehub.errors import BadRequest, Conflict, NotFound, Unauthenticated
 from filehub.ids import is_valid_id, new_id, new_secret
 from filehub.services.pages import Page, PageRequest, page_of
@@ -80,9 +81,10 @@ def _check_role(role: str) -> None:
 
 
 class Accounts:
-    def __init__(self, db: Database, writer: TupleWriter | None = None) -> None:
+    def __init__(self, db: Database, writer: TupleWriter | None = None, recorder: EventRecorder = NO_AUDIT) -> None:
         self._db = db
         self._writer = writer or TupleWriter()
+        self._recorder = recorder
 
     async def create_org(self, name: str, kind: str) -> str:
         name = name.strip()
@@ -94,6 +96,9 @@ class Accounts:
         try:
             async with self._db.write() as session:
                 session.add(org)
+                await session.flush()
+                detail = {"name": name, "kind": kind}
+                await self._recorder.record(session, AuditEvent("organisation.created", None, f"organisation:{org.id}", detail))
         except IntegrityError:
             raise Conflict(f"organisation {name!r} already exists") from None
         return org.id
@@ -120,6 +125,8 @@ class Accounts:
                 session.add(user)
                 await session.flush()
                 await self._writer.add(session, [role_tuple(user.id, org_id, role)], actor_id)
+                detail = {"role": role}
+                await self._recorder.record(session, AuditEvent("user.created", actor_id, f"user:{user.id}", detail))
         except IntegrityError:
             raise Conflict(f"user {email!r} already exists") from None
         return _user_info(user)
@@ -130,6 +137,8 @@ class Accounts:
         async with self._db.write() as session:
             user = await self._user(session, user_id)
             if user.role != role:
+                detail = {"from": user.role, "to": role}
+                await self._recorder.record(session, AuditEvent("user.role_changed", actor_id, f"user:{user.id}", detail))
                 user.role = role
                 await session.flush()
                 org = ObjectRef("organisation", user.org_id)
@@ -149,6 +158,7 @@ class Accounts:
                     .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
                     .values(revoked_at=user.disabled_at)
                 )
+                await self._recorder.record(session, AuditEvent("user.disabled", None, f"user:{user.id}"))
         return _user_info(user)
 
     async def _user(self, session: AsyncSession, user_id: str) -> User:
@@ -213,19 +223,30 @@ class Accounts:
             )
             if user_id is None:
                 raise NotFound(f"no active user {email!r}")
+            token_id = new_id()
             session.add(
-                ApiToken(id=new_id(), user_id=user_id, token_hash=hash_token(token), expires_at=expires_at)
+                ApiToken(id=token_id, user_id=user_id, token_hash=hash_token(token), expires_at=expires_at)
             )
+            await session.flush()
+            detail = {"token": token_id, "expires_at": expires_at.isoformat()}
+            await self._recorder.record(session, AuditEvent("token.created", None, f"user:{user_id}", detail))
         return token, expires_at
 
     async def revoke_token(self, token: str) -> bool:
         async with self._db.write() as session:
-            result = await session.execute(
-                update(ApiToken)
-                .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
-        return bool(result.rowcount)
+            found = (
+                await session.execute(
+                    select(ApiToken.id, ApiToken.user_id).where(
+                        ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
+                    )
+                )
+            ).first()
+            if found is None:
+                return False
+            await session.execute(update(ApiToken).where(ApiToken.id == found.id).values(revoked_at=utcnow()))
+            detail = {"token": found.id}
+            await self._recorder.record(session, AuditEvent("token.revoked", None, f"user:{found.user_id}", detail))
+        return True
 
     async def revoke_user_tokens(self, email: str) -> int:
         async with self._db.write() as session:
@@ -237,6 +258,8 @@ class Accounts:
                 .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
+            detail = {"count": int(result.rowcount)}
+            await self._recorder.record(session, AuditEvent("token.revoked_all", None, f"user:{user_id}", detail))
         return int(result.rowcount)
 
     async def authenticate(self, token: str) -> Principal:

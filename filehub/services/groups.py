@@ -19,6 +19,7 @@ from filehub.authz.service import TupleWriter
 from filehub.db.models import Group, GroupMember, User, utcnow
 from filehub.db.session import Database
 from filehub.errors import BadRequest, Conflict, Forbidden, NotFound
+from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
 from filehub.ids import is_valid_id, new_id
 from filehub.services.accounts import Principal
 from filehub.services.pages import Page, PageRequest, page_of
@@ -58,9 +59,10 @@ def _member_info(row: GroupMember) -> MemberInfo:
 
 
 class Groups:
-    def __init__(self, db: Database, writer: TupleWriter | None = None) -> None:
+    def __init__(self, db: Database, writer: TupleWriter | None = None, recorder: EventRecorder = NO_AUDIT) -> None:
         self._db = db
         self._writer = writer or TupleWriter()
+        self._recorder = recorder
 
     async def create(self, org_id: str, name: str, actor_id: str | None) -> GroupInfo:
         name = name.strip()
@@ -70,6 +72,8 @@ class Groups:
         try:
             async with self._db.write() as session:
                 session.add(group)
+                await session.flush()
+                await self._recorder.record(session, AuditEvent("group.create", actor_id, f"group:{group.id}", {"name": name}))
         except IntegrityError:
             raise Conflict(f"the organisation already has a group {name!r}") from None
         return _group_info(group)
@@ -134,6 +138,8 @@ class Groups:
                 session.add(row)
                 await session.flush()
                 await self._writer.add(session, [tuple_], actor_id)
+                detail = {"member": str(subject)}
+                await self._recorder.record(session, AuditEvent("group.add_member", actor_id, f"group:{group_id}", detail))
         except IntegrityError:
             raise Conflict("already a member") from None
         return _member_info(row)
@@ -145,6 +151,8 @@ class Groups:
                 raise NotFound("no such member")
             await session.execute(delete(GroupMember).where(GroupMember.id == member_id))
             await self._writer.revoke(session, [member_id], actor_id)
+            detail = {"member": f"user:{row.user_id}" if row.user_id else f"group:{row.member_group_id}#member"}
+            await self._recorder.record(session, AuditEvent("group.remove_member", actor_id, f"group:{group_id}", detail))
 
     async def find_member(
         self, group_id: str, *, user_id: str | None = None, member_group_id: str | None = None

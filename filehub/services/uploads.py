@@ -16,6 +16,7 @@ from filehub.authz.service import TupleWriter
 from filehub.db.models import FileRecord, UploadRecord, utcnow
 from filehub.db.session import Database
 from filehub.errors import Conflict, OffsetMismatch, UploadNotFound
+from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
 from filehub.ids import new_id
 from filehub.storage.base import UploadInfo, UploadState
 from filehub.tus.protocol import metadata_text
@@ -50,9 +51,10 @@ def case_file_tuple(file_id: str, case_id: str) -> RelationTuple:
 class DbUploadRegistry:
     """UploadRegistry on SQLAlchemy. Offsets only move by compare-and-set."""
 
-    def __init__(self, db: Database, writer: TupleWriter | None = None) -> None:
+    def __init__(self, db: Database, writer: TupleWriter | None = None, recorder: EventRecorder = NO_AUDIT) -> None:
         self._db = db
         self._writer = writer or TupleWriter()
+        self._recorder = recorder
 
     async def create(self, info: UploadInfo) -> None:
         async with self._db.write() as session:
@@ -71,6 +73,9 @@ class DbUploadRegistry:
                     link_id=info.link_id,
                 )
             )
+            await session.flush()
+            detail = {"length": info.length, "case": info.case_id, "link": info.link_id, "concat": info.concat}
+            await self._recorder.record(session, AuditEvent("upload.created", info.owner_id, f"upload:{info.id}", detail))
 
     async def get(self, upload_id: str) -> UploadInfo | None:
         async with self._db.read() as session:
@@ -88,7 +93,9 @@ class DbUploadRegistry:
             records = await session.scalars(select(UploadRecord).where(UploadRecord.id.in_(upload_ids)))
             return {r.id: _info(r, None) for r in records}
 
-    async def _update(self, upload_id: str, *conditions: Any, **values: Any) -> None:
+    async def _update(
+        self, upload_id: str, *conditions: Any, event: tuple[str, str | None] | None = None, **values: Any
+    ) -> None:
         async with self._db.write() as session:
             result = await session.execute(
                 update(UploadRecord)
@@ -97,6 +104,9 @@ class DbUploadRegistry:
             )
             if result.rowcount != 1:
                 raise OffsetMismatch() if conditions else UploadNotFound()
+            if event is not None:
+                action, actor = event
+                await self._recorder.record(session, AuditEvent(action, actor, f"upload:{upload_id}"))
 
     async def advance(
         self, upload_id: str, from_offset: int, to_offset: int, expires_at: datetime | None
@@ -119,7 +129,15 @@ class DbUploadRegistry:
         await self._update(upload_id, offset=length, length=length)
 
     async def set_state(self, upload_id: str, state: UploadState) -> None:
-        await self._update(upload_id, state=state)
+        """Terminated (by its owner) and expired (by the reaper) are audit events."""
+        event = None
+        if state in ("terminated", "expired"):
+            actor = None
+            if state == "terminated":
+                async with self._db.read() as session:
+                    actor = await session.scalar(select(UploadRecord.owner_id).where(UploadRecord.id == upload_id))
+            event = (f"upload.{state}", actor)
+        await self._update(upload_id, state=state, event=event)
 
     async def complete(self, upload_id: str, size: int, sha256: str) -> str:
         file_id = new_id()
@@ -150,6 +168,9 @@ class DbUploadRegistry:
                 await session.flush()
                 tuple_ = case_file_tuple(file_id, record.case_id)
                 await self._writer.add(session, [tuple_], record.owner_id)
+            await session.flush()
+            detail = {"upload": upload_id, "size": size, "sha256": sha256, "case": record.case_id}
+            await self._recorder.record(session, AuditEvent("upload.completed", record.owner_id, f"file:{file_id}", detail))
         return file_id
 
     async def expired(self, now: datetime, limit: int) -> list[UploadInfo]:

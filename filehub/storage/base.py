@@ -128,6 +128,13 @@ class DataStore(Protocol):
 
 
 @runtime_checkable
+class Presigner(Protocol):
+    async def presigned_get(self, info: UploadInfo, *, disposition: str, expires_in: int) -> str:
+        """A URL that serves the finished upload's bytes (with Range) for ``expires_in``
+        seconds without filehub in the path; ``disposition`` is its Content-Disposition."""
+
+
+@runtime_checkable
 class Terminater(Protocol):
     async def terminate(self, info: UploadInfo) -> None:
         """Free every byte of the upload (termination and expiration)."""
@@ -152,6 +159,7 @@ class StoreComposer:
     terminater: Terminater | None = None
     concater: Concater | None = None
     length_deferrer: LengthDeferrer | None = None
+    presigner: Presigner | None = None
 
     @classmethod
     def of(cls, store: DataStore) -> StoreComposer:
@@ -161,6 +169,7 @@ class StoreComposer:
             terminater=store if isinstance(store, Terminater) else None,
             concater=store if isinstance(store, Concater) else None,
             length_deferrer=store if isinstance(store, LengthDeferrer) else None,
+            presigner=store if isinstance(store, Presigner) else None,
         )
 
 

@@ -211,6 +211,17 @@ class S3Store:
     async def get_upload(self, info: UploadInfo) -> S3Upload:
         return S3Upload(self, info)
 
+    async def presigned_get(self, info: UploadInfo, *, disposition: str, expires_in: int) -> str:
+        # Signing is local computation (no request to S3); the object's type is forced so a
+        # browser never renders evidence inline from the store's origin.
+        params = {
+            "Bucket": self.s3.bucket,
+            "Key": self.key(info.id),
+            "ResponseContentDisposition": disposition,
+            "ResponseContentType": "application/octet-stream",
+        }
+        return self.s3.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
     async def ping(self) -> None:
         try:
             await self.s3(self.s3.client.head_bucket)

@@ -41,6 +41,7 @@ class S3Client(Protocol):
     def delete_objects(self, **kwargs: Any) -> Response: ...
     def list_objects_v2(self, **kwargs: Any) -> Response: ...
     def head_bucket(self, **kwargs: Any) -> Response: ...
+    def generate_presigned_url(self, ClientMethod: str, Params: Response, ExpiresIn: int) -> str: ...  # noqa: N803
     def close(self) -> None: ...
 
 
@@ -67,6 +68,7 @@ def make_client(options: ClientOptions) -> S3Client:
         retries={"total_max_attempts": options.max_attempts, "mode": "standard"},
         max_pool_connections=options.max_connections,
         tcp_keepalive=True,
+        signature_version="s3v4",  # also for presigned URLs (botocore's default there is SigV2)
         # Custom endpoints (SeaweedFS, MinIO, Ceph) rarely have wildcard DNS for buckets.
         s3={"addressing_style": "path" if options.endpoint_url else "auto"},
     )

@@ -31,6 +31,11 @@ def content_disposition(filename: str | None) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def redirect(url: str) -> web.Response:
+    """302 to a short-lived URL of the object store (presigned downloads)."""
+    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
 def requested_range(request: web.Request, size: int, etag: str) -> ByteRange | None:
     """The single byte range asked for, or None for the whole entity (RFC 9110 §14)."""
     if "Range" not in request.headers:
@@ -62,9 +67,11 @@ async def serve_content(
     filename: str | None,
     open_range: Callable[[ByteRange], AsyncIterator[bytes]],
     before_each_block: Callable[[], Awaitable[None]] | None = None,
+    on_start: Callable[[ByteRange], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Serve ``size`` bytes with Range support. ``before_each_block`` runs before every block
-    is sent and raises a FilehubError to stop (access revoked): the connection is then cut."""
+    is sent and raises a FilehubError to stop (access revoked): the connection is then cut.
+    ``on_start`` runs once before the first byte of a GET is sent (the audit event)."""
     etag = f'"{sha256}"'
     headers = {
         "ETag": etag,
@@ -78,6 +85,8 @@ async def serve_content(
         return web.Response(status=304, headers=headers)
     wanted = requested_range(request, size, etag)
     byte_range = wanted or ByteRange(0, size)
+    if on_start is not None and request.method == "GET":
+        await on_start(byte_range)
     response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
     if wanted:
         response.headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end - 1}/{size}"

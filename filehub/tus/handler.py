@@ -34,7 +34,7 @@ from filehub.storage.base import (
 from filehub.tus import protocol as tus
 from filehub.tus.body import BodyReader
 from filehub.tus.digests import WholeFileDigests
-from filehub.tus.download import serve_content
+from filehub.tus.download import content_disposition, redirect, serve_content
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class TusConfig:
     max_metadata_size: int  # bytes
     public_url: str | None = None
     base_path: str = "/api/v1/uploads"
+    presign_expiry: int | None = None  # seconds; set: downloads redirect to the store
 
 
 REAPER_LOCK = "expiry-reaper"
@@ -249,6 +250,9 @@ class TusHandler:
         info = await self._settle(await self._load(upload_id, owner_id, ("get", principal)))
         if info.file_id is None or info.length is None or info.sha256 is None:
             raise errors.Conflict("the upload is not complete")
+        url = await self.presigned_url(info)
+        if url is not None:
+            return redirect(url)
         upload = await self.store.get_upload(info)
         return await serve_content(
             request,
@@ -256,6 +260,16 @@ class TusHandler:
             sha256=info.sha256,
             filename=tus.metadata_text(info.metadata, "filename"),
             open_range=upload.reader,
+        )
+
+    async def presigned_url(self, info: UploadInfo) -> str | None:
+        """Where to send a download instead of streaming it, if the store and settings allow;
+        the caller has checked access (a revoke stops new redirects at once)."""
+        if self.composer.presigner is None or self.config.presign_expiry is None:
+            return None
+        disposition = content_disposition(tus.metadata_text(info.metadata, "filename"))
+        return await self.composer.presigner.presigned_get(
+            info, disposition=disposition, expires_in=self.config.presign_expiry
         )
 
     # --- the write path -------------------------------------------------------------------

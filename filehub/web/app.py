@@ -7,15 +7,16 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlparse
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from filehub.audit.log import AuditLog, load_log_key
 from filehub.authz.service import AuthzService
 from filehub.db.migrate import migrate
 from filehub.db.session import Database, make_engine
 from filehub.errors import FilehubError
-from filehub.events import NO_AUDIT
 from filehub.services.accounts import Accounts
 from filehub.services.cases import Cases
 from filehub.services.files import Files
@@ -44,6 +45,7 @@ from filehub.web.routes import add_routes
 
 log = logging.getLogger("filehub")
 LOCK_CONNECTIONS = 100  # writes in flight per instance on PostgreSQL (one connection each)
+CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints while the log grows
 GC_FREEZE_TUPLES = 10_000  # freeze the heap after loading a replica at least this large
 
 
@@ -96,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_uploads)
     app.cleanup_ctx.append(_reaper)
+    app.cleanup_ctx.append(_checkpointer)
     add_routes(app)
     return app
 
@@ -107,20 +110,29 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     db = Database(settings.effective_database_url)
     await migrate(db.engine)
     app[keys.ENGINE] = db.engine
-    # The audit trail (issue 5) replaces NO_AUDIT here; every service records through it.
-    authz = AuthzService(db, NO_AUDIT)
+    # The audit trail (issue 5): every service records through it, in its own transaction.
+    audit = AuditLog(db)
+    app[keys.AUDIT] = audit
+    app[keys.LOG_KEY] = await load_log_key(db, settings.audit_log_key, default_log_name(settings))
+    authz = AuthzService(db, audit)
     await authz.start()  # load the replica of the tuples before the first request
     freeze_long_lived(authz)
     app[keys.AUTHZ] = authz
-    app[keys.ACCOUNTS] = Accounts(db, authz.writer)
+    app[keys.ACCOUNTS] = Accounts(db, authz.writer, audit)
     app[keys.FILES] = Files(db, authz)
-    app[keys.REGISTRY] = DbUploadRegistry(db, authz.writer)
-    app[keys.CASES] = Cases(db, authz, NO_AUDIT)
+    app[keys.REGISTRY] = DbUploadRegistry(db, authz.writer, audit)
+    app[keys.CASES] = Cases(db, authz, audit)
     app[keys.SHARING] = Sharing(db, authz)
-    app[keys.GROUPS] = Groups(db, authz.writer)
-    app[keys.LINKS] = RequestLinks(db, authz, NO_AUDIT)
+    app[keys.GROUPS] = Groups(db, authz.writer, audit)
+    app[keys.LINKS] = RequestLinks(db, authz, audit)
     yield
     await db.dispose()
+
+
+def default_log_name(settings: Settings) -> str:
+    """The log's origin (its key's name) when no key is supplied: ``<host>/audit``."""
+    host = urlparse(settings.public_url).hostname if settings.public_url else None
+    return f"{host or 'filehub'}/audit"
 
 
 def freeze_long_lived(authz: AuthzService) -> None:
@@ -146,6 +158,9 @@ async def _uploads(app: web.Application) -> AsyncIterator[None]:
             expiry=settings.upload_expiry,
             max_metadata_size=int(settings.max_metadata_size),
             public_url=settings.public_url,
+            presign_expiry=(
+                int(settings.s3_presign_expiry.total_seconds()) if settings.s3_presigned_downloads else None
+            ),
         ),
         on_durable=app[keys.METRICS].upload_bytes.inc,
         policy=CaseUploadPolicy(app[keys.AUTHZ], app[keys.LINKS]),
@@ -172,6 +187,27 @@ async def _reaper(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(interval)
 
     task = asyncio.create_task(loop(), name="filehub-reaper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _checkpointer(app: web.Application) -> AsyncIterator[None]:
+    """Signs a checkpoint at most once a second while the log grows (docs/audit.md §7)."""
+    audit, key = app[keys.AUDIT], app[keys.LOG_KEY]
+
+    async def loop() -> None:
+        while True:
+            try:
+                await audit.sign_checkpoint(key)
+            except FilehubError as exc:
+                log.warning("checkpoint: %s", exc.code)
+            except Exception:  # includes an inconsistent tree: never signed, shouted about
+                log.exception("checkpoint signing failed")
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+
+    task = asyncio.create_task(loop(), name="filehub-checkpointer")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from filehub.audit.checkpoint import SignerKey
+from filehub.audit.log import AuditLog
 from filehub.authz.service import AuthzService
 from filehub.services.accounts import Accounts, Principal
 from filehub.services.cases import Cases
@@ -32,6 +34,8 @@ SHARING = web.AppKey("sharing", Sharing)
 GROUPS = web.AppKey("groups", Groups)
 LINKS = web.AppKey("links", RequestLinks)
 OPENAPI = web.AppKey("openapi", dict)
+AUDIT = web.AppKey("audit", AuditLog)
+LOG_KEY = web.AppKey("log_key", SignerKey)
 
 # Per-request values (request[...]).
 PRINCIPAL = web.RequestKey("principal", Principal)  # a user with a bearer token

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from filehub import errors
+from filehub.events import REQUEST_CONTEXT, AuditEvent, RequestContext
 from filehub.ids import new_id
 from filehub.tus.protocol import ALLOWED_REQUEST_HEADERS, EXPOSED_HEADERS, TUS_VERSION
 from filehub.web import keys
@@ -18,6 +19,7 @@ log = logging.getLogger("filehub.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _UPLOADS_PATH = "/api/v1/uploads"
+MAX_USER_AGENT = 256  # characters kept in audit events
 _CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
 
 
@@ -25,6 +27,14 @@ _CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     supplied = request.headers.get("X-Request-Id", "")
     request[keys.REQUEST_ID] = supplied if _CLIENT_REQUEST_ID.match(supplied) else new_id()
+    # Where the request came from, for the audit events it causes (this task only).
+    REQUEST_CONTEXT.set(
+        RequestContext(
+            request_id=request[keys.REQUEST_ID],
+            client_ip=request.remote,
+            user_agent=request.headers.get("User-Agent", "")[:MAX_USER_AGENT] or None,
+        )
+    )
     response = await handler(request)
     response.headers["X-Request-Id"] = request[keys.REQUEST_ID]
     return response
@@ -104,7 +114,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request, 500, "internal_error", "internal server error")
 
 
-_OPEN_PATHS = frozenset({"/api/v1/openapi.json"})  # the API's description is not a secret
+_OPEN_PATHS = frozenset({"/api/v1/openapi.json", "/api/v1/audit/key"})  # not secrets
 _LINK_PATH = "/api/v1/link"  # what a request link's holder may read: its note
 
 
@@ -120,10 +130,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.path.startswith("/api/") and request.method != "OPTIONS" and request.path not in _OPEN_PATHS:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         scheme, token = scheme.lower(), token.strip()
-        if scheme == "bearer" and token:
-            request[keys.PRINCIPAL] = await request.app[keys.ACCOUNTS].authenticate(token)
-        elif scheme == "link" and token and _link_may_use(request.path):
-            request[keys.LINK] = await request.app[keys.LINKS].authenticate(token)
-        else:
-            raise errors.Unauthenticated()
+        try:
+            if scheme == "bearer" and token:
+                request[keys.PRINCIPAL] = await request.app[keys.ACCOUNTS].authenticate(token)
+            elif scheme == "link" and token and _link_may_use(request.path):
+                request[keys.LINK] = await request.app[keys.LINKS].authenticate(token)
+            else:
+                raise errors.Unauthenticated()
+        except errors.Unauthenticated:
+            if token:  # a credential was presented and refused: an audit event of its own
+                detail = {"scheme": scheme[:16], "method": request.method, "path": request.path[:200]}
+                await request.app[keys.AUDIT].record_alone(AuditEvent("auth.failure", None, "", detail, "denied"))
+            raise
     return await handler(request)

@@ -9,7 +9,7 @@ from aiohttp import web
 from filehub.web import keys
 from filehub.web import schemas as s
 from filehub.web.openapi import Route, build_document
-from filehub.web.views import cases, directory, docs, files, grants, health, links, uploads
+from filehub.web.views import audit, cases, directory, docs, files, grants, health, links, uploads
 
 TUS = "tus 1.0.0 (creation, expiration, checksum, termination, concatenation); tus headers, no JSON body"
 
@@ -120,6 +120,25 @@ ROUTES: list[Route] = [
           media="application/octet-stream"),
     Route("HEAD", "/api/v1/files/{file_id}/content", files.file_content, "A file's content headers", "files"),
     *_tus_routes(),
+    # audit (docs/audit.md §7): the key is public; the rest is for auditors, each read an event
+    Route("GET", "/api/v1/audit/key", audit.log_key, "The audit log's public verifier key", "audit",
+          reply=s.LogKeyOut, auth="none"),
+    Route("GET", "/api/v1/audit/checkpoint", audit.latest_checkpoint, "The latest signed checkpoint",
+          "audit", reply=s.CheckpointOut),
+    Route("GET", "/api/v1/audit/checkpoints", audit.list_checkpoints,
+          "Signed checkpoints in size order (?after=<size>)", "audit", reply=s.CheckpointPage, paged=True),
+    Route("GET", "/api/v1/audit/events", audit.list_events,
+          "Events about your organisation (?object=&actor=&action=&since=&until=)", "audit",
+          reply=s.AuditEventPage, paged=True),
+    Route("GET", "/api/v1/audit/leaves", audit.list_leaves, "Every leaf hash, to verify the whole tree",
+          "audit", reply=s.LeafPage, paged=True),
+    Route("GET", "/api/v1/audit/proofs/inclusion", audit.inclusion_proof,
+          "Inclusion proof of event ?seq= in the tree of ?size= (default: now)", "audit", reply=s.ProofOut),
+    Route("POST", "/api/v1/audit/cosignatures", audit.add_witness_cosignature,
+          "A configured witness's cosignature of a stored checkpoint (served with it from then on)", "audit",
+          body=s.CosignatureIn, reply=s.CosignatureOut, status=201),
+    Route("GET", "/api/v1/audit/proofs/consistency", audit.consistency_proof,
+          "Consistency proof between tree sizes ?old= and ?new=", "audit", reply=s.ProofOut),
 ]
 
 

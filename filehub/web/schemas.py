@@ -252,3 +252,58 @@ class LinkPage(Reply):
 class Health(Reply):
     status: str
     checks: dict[str, str] | None = None
+
+
+# --- audit (docs/audit.md §7) ---
+
+
+class LogKeyOut(Reply):
+    verifier_key: str = Field(description="The log's Ed25519 note verifier key (C2SP signed-note)")
+    origin: str
+
+
+class CheckpointOut(Reply):
+    size: int
+    root: str = Field(description="base64 RFC 9162 root hash")
+    note: str = Field(description="The C2SP signed checkpoint note, verbatim")
+
+
+class CheckpointPage(Reply):
+    items: list[CheckpointOut]
+    next: str | None
+
+
+class AuditEventOut(Reply):
+    seq: int = Field(description="The leaf index")
+    entry: str = Field(description="base64 of the exact hashed entry bytes (canonical JSON)")
+    leaf_hash: str = Field(description="base64 SHA-256(0x00 || entry)")
+
+
+class AuditEventPage(Reply):
+    items: list[AuditEventOut]
+    next: str | None
+
+
+class LeafOut(Reply):
+    seq: int
+    leaf_hash: str
+
+
+class LeafPage(Reply):
+    items: list[LeafOut]
+    next: str | None
+
+
+class ProofOut(Reply):
+    size: int
+    proof: list[str] = Field(description="base64 hashes, RFC 9162 order")
+
+
+class CosignatureIn(Request):
+    size: int = Field(ge=0, description="The size of the stored checkpoint cosigned")
+    signature: str = Field(max_length=1000, description="The witness's note signature line (— name base64)")
+
+
+class CosignatureOut(Reply):
+    size: int
+    witness: str = Field(description="The witness's verifier key")

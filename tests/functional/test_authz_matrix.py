@@ -28,6 +28,7 @@ class Call:
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     data: bytes | None = None
+    query: dict[str, str] = field(default_factory=dict)
 
 
 Prepare = Callable[[World, str], Awaitable[Call]]
@@ -44,7 +45,7 @@ class Row:
     async def call_for(self, world: World, role: str) -> Call:
         call = await self.prepare(world, role) if self.prepare else Call()
         return Call({**{p: world.ids[k] for p, k in self.target.items()}, **call.params},
-                    call.json, call.headers, call.data)
+                    call.json, call.headers, call.data, call.query)
 
 
 def users(default: int, **statuses: int) -> dict[str, int]:
@@ -127,6 +128,18 @@ def spare_file(prefix: str, fallback: str) -> Prepare:
 def LINK_BODY(world: World, role: str) -> dict[str, Any]:  # noqa: N802 - reads like a constant
     return {"note": "n", "expires_at": (NOW() + timedelta(days=1)).isoformat(), "max_files": 1, "max_bytes": 10}
 
+
+async def met_event(world: World, role: str) -> Call:
+    """The seq of an event about case c1 (a Met object), as the Met auditor finds it."""
+    found = await world["auditor"].call("GET", f"/api/v1/audit/events?object=case:{world.ids['c1']}&limit=1")
+    return Call(query={"seq": str(found["items"][0]["seq"])})
+
+
+async def two_sizes(world: World, role: str) -> Call:
+    return Call(query={"old": "1", "new": "2"})
+
+
+AUDITORS_200 = users(403, auditor=200)  # only auditors read the log (docs/audit.md §7)
 
 C1, B1 = {"case_id": "c1"}, {"bundle_id": "b1"}
 
@@ -211,6 +224,17 @@ TABLE: list[Row] = [
     Row("GET", "/api/v1/uploads/{upload_id}", users(404, custodian=200, link=404), target={"upload_id": "u_f1"}),
     Row("POST", "/api/v1/uploads/{upload_id}", users(404, custodian=200, link=404), target={"upload_id": "u_open"},
         prepare=method_override),
+    # audit: the key is public; everything else is for auditors only
+    Row("GET", "/api/v1/audit/key", EVERYONE_200),
+    Row("GET", "/api/v1/audit/checkpoint", AUDITORS_200),
+    Row("GET", "/api/v1/audit/checkpoints", AUDITORS_200),
+    Row("GET", "/api/v1/audit/events", AUDITORS_200),
+    Row("GET", "/api/v1/audit/leaves", AUDITORS_200),
+    Row("GET", "/api/v1/audit/proofs/inclusion", AUDITORS_200, prepare=met_event),
+    Row("GET", "/api/v1/audit/proofs/consistency", AUDITORS_200, prepare=two_sizes),
+    # the matrix's app trusts no witness: an auditor's well-formed cosignature is refused (400)
+    Row("POST", "/api/v1/audit/cosignatures", users(403, auditor=400), prepare=body(
+        lambda world, role: {"size": 0, "signature": "— cps.example/witness AAAAAAAA"})),
 ]
 
 
@@ -240,7 +264,7 @@ async def run_cell(world: World, row: Row, role: str) -> int:
     path = row.path.format(**call.params)
     caller = world[role]
     response = await caller.client.request(
-        row.method, path, json=call.json, data=call.data, headers=caller.headers(**call.headers)
+        row.method, path, json=call.json, data=call.data, headers=caller.headers(**call.headers), params=call.query
     )
     await response.read()
     return response.status

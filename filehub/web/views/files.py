@@ -7,8 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from filehub.errors import NotFound
+from filehub.events import AuditEvent
 from filehub.services.files import FileInfo
-from filehub.tus.download import serve_content
+from filehub.storage.base import ByteRange
+from filehub.tus.download import redirect, serve_content
 from filehub.tus.protocol import metadata_text
 from filehub.web import keys
 from filehub.web import schemas as s
@@ -36,7 +38,9 @@ async def list_files(request: web.Request) -> web.Response:
 
 
 async def get_file(request: web.Request) -> web.Response:
-    info = await request.app[keys.FILES].get(keys.user_id(request), request.match_info["file_id"])
+    user_id = keys.user_id(request)
+    info = await request.app[keys.FILES].get(user_id, request.match_info["file_id"])
+    await request.app[keys.AUDIT].record_alone(AuditEvent("file.viewed", user_id, f"file:{info.id}"))
     return reply(s.FileOut, file_json(info))
 
 
@@ -52,6 +56,14 @@ async def file_content(request: web.Request) -> web.StreamResponse:
     async def still_allowed() -> None:  # a revoke or an expiry stops the download here
         await files.still_downloadable(user_id, info)
 
+    async def record_download(byte_range: ByteRange) -> None:  # before the first byte is sent
+        detail = {"range": {"first": byte_range.start, "last": byte_range.end - 1}, "size": info.size}
+        await request.app[keys.AUDIT].record_alone(AuditEvent("file.downloaded", user_id, f"file:{info.id}", detail))
+
+    presigned = await request.app[keys.TUS].presigned_url(upload_info)
+    if presigned is not None:  # the store serves the bytes (and Range) itself
+        await record_download(ByteRange(0, info.size))
+        return redirect(presigned)
     return await serve_content(
         request,
         size=info.size,
@@ -59,4 +71,5 @@ async def file_content(request: web.Request) -> web.StreamResponse:
         filename=metadata_text(info.metadata, "filename"),
         open_range=upload.reader,
         before_each_block=still_allowed,
+        on_start=record_download,
     )
