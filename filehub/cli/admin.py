@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
-from filehub.audit.log import AuditLog
 from filehub.cli.admin_directory import COMMANDS as DIRECTORY_COMMANDS
+from filehub.cli.admin_directory import run
 from filehub.cli.options import config_option, load_settings
-from filehub.db.migrate import migrate
-from filehub.db.session import Database
-from filehub.errors import FilehubError
 from filehub.services.accounts import ORG_KINDS, ROLES, Accounts
 from filehub.settings import parse_duration
 
@@ -22,22 +18,7 @@ T = TypeVar("T")
 
 
 def _run(config_file: Path | None, action: Callable[[Accounts], Awaitable[T]]) -> T:
-    settings = load_settings(config_file)
-
-    async def main() -> T:
-        if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.effective_database_url)
-        try:
-            await migrate(db.engine)
-            return await action(Accounts(db, recorder=AuditLog(db)))
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except FilehubError as exc:
-        raise click.ClickException(exc.message) from None
+    return run(config_file, lambda directory: action(directory.accounts))
 
 
 @click.group()

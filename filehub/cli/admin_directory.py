@@ -44,7 +44,8 @@ def run(config_file: Path | None, action: Callable[[Directory], Awaitable[T]]) -
         db = Database(settings.effective_database_url)
         try:
             await migrate(db.engine)
-            return await action(Directory(Accounts(db, recorder=AuditLog(db)), Groups(db, recorder=AuditLog(db))))
+            audit = AuditLog(db)
+            return await action(Directory(Accounts(db, recorder=audit), Groups(db, recorder=audit)))
         finally:
             await db.dispose()
 
