@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,9 +71,11 @@ class TusHandler:
         digests: WholeFileDigests | None = None,
         on_durable: Callable[[int], None] | None = None,
         policy: UploadPolicy | None = None,
+        on_download: Callable[[UploadInfo, str, ByteRange], Awaitable[None]] | None = None,
     ) -> None:
         self.store = composer.core
         self.policy = policy or OwnerOnly()
+        self._on_download = on_download  # told (upload, reader, range) before bytes go out: audit
         self.composer = composer
         self.registry = registry
         self.locker = locker
@@ -250,8 +252,15 @@ class TusHandler:
         info = await self._settle(await self._load(upload_id, owner_id, ("get", principal)))
         if info.file_id is None or info.length is None or info.sha256 is None:
             raise errors.Conflict("the upload is not complete")
+        on_download = self._on_download
+
+        async def downloading(byte_range: ByteRange) -> None:
+            if on_download is not None:
+                await on_download(info, owner_id, byte_range)
+
         url = await self.presigned_url(info)
         if url is not None:
+            await downloading(ByteRange(0, info.length))
             return redirect(url)
         upload = await self.store.get_upload(info)
         return await serve_content(
@@ -260,6 +269,7 @@ class TusHandler:
             sha256=info.sha256,
             filename=tus.metadata_text(info.metadata, "filename"),
             open_range=upload.reader,
+            on_start=downloading,
         )
 
     async def presigned_url(self, info: UploadInfo) -> str | None:

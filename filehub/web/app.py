@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -17,6 +17,7 @@ from filehub.authz.service import AuthzService
 from filehub.db.migrate import migrate
 from filehub.db.session import Database, make_engine
 from filehub.errors import FilehubError
+from filehub.events import AuditEvent
 from filehub.services.accounts import Accounts
 from filehub.services.cases import Cases
 from filehub.services.files import Files
@@ -26,7 +27,7 @@ from filehub.services.sharing import Sharing
 from filehub.services.upload_policy import CaseUploadPolicy
 from filehub.services.uploads import DbUploadRegistry
 from filehub.settings import Settings
-from filehub.storage.base import DataStore, Locker, StoreComposer
+from filehub.storage.base import ByteRange, DataStore, Locker, StoreComposer, UploadInfo
 from filehub.storage.local import LocalStore
 from filehub.storage.locks import MemoryLocker, PostgresLocker
 from filehub.storage.s3 import S3Store
@@ -164,11 +165,22 @@ async def _uploads(app: web.Application) -> AsyncIterator[None]:
         ),
         on_durable=app[keys.METRICS].upload_bytes.inc,
         policy=CaseUploadPolicy(app[keys.AUTHZ], app[keys.LINKS]),
+        on_download=_downloads_audited_by(app[keys.AUDIT]),
     )
     yield
     if lock_engine is not None:
         await lock_engine.dispose()
     store.close()
+
+
+def _downloads_audited_by(audit: AuditLog) -> Callable[[UploadInfo, str, ByteRange], Awaitable[None]]:
+    """Reading a finished upload's bytes through the tus URL is a download like any other."""
+
+    async def record(info: UploadInfo, reader_id: str, byte_range: ByteRange) -> None:
+        detail = {"range": {"first": byte_range.start, "last": byte_range.end - 1}, "size": info.length, "via": "upload"}
+        await audit.record_alone(AuditEvent("file.downloaded", reader_id, f"file:{info.file_id}", detail))
+
+    return record
 
 
 async def _reaper(app: web.Application) -> AsyncIterator[None]:

@@ -24,7 +24,7 @@ from filehub.db.session import Database
 from filehub.events import AuditEvent
 from filehub.web import keys
 from tests.support.databases import backend
-from tests.support.tusclient import TUS
+from tests.support.tusclient import TUS, Api
 from tests.support.world import Caller, World, build
 
 PROTECTED = ("audit_events", "audit_tree_nodes", "audit_checkpoints", "audit_cosignatures", "audit_log_key")
@@ -295,3 +295,16 @@ async def test_concurrent_appends_from_two_instances_are_gap_free(client: TestCl
     finally:
         for log in instances:
             await log.db.dispose()
+
+
+async def test_reading_bytes_through_the_upload_url_is_an_audited_download(client: TestClient, api: Api) -> None:
+    url = await api.create_url(100)
+    file_id = (await api.patch(url, 0, bytes(100))).headers["Filehub-File-Id"]
+    response = await api.get(url, Range="bytes=0-49")
+    assert response.status == 206
+    await response.read()
+    downloads = [e for e in await rows(client) if e["action"] == "file.downloaded"]
+    assert len(downloads) == 1
+    assert downloads[0]["object"] == {"type": "file", "id": file_id}
+    assert downloads[0]["details"]["range"] == {"first": 0, "last": 49}
+    assert downloads[0]["details"]["via"] == "upload"
