@@ -76,6 +76,7 @@ from bench_upload import (  # noqa: E402
     filehub_client,
     filehub_command,
     free_port,
+    make_bench_account,
     mark,
     mibps,
     new_session,
@@ -180,20 +181,8 @@ class S3Bench:
         self.token = ""
         self.servers: list[Server] = []
 
-    def admin(self, *args: str) -> str:
-        result = subprocess.run(
-            [*filehub_command(), "admin", *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
-        if result.returncode != 0:
-            raise BenchError(f"filehub admin {' '.join(args)} failed:\n{result.stderr}")
-        return result.stdout
-
     def make_account(self) -> None:
-        self.admin("create-org", "Bench Constabulary", "--kind", "police")
-        self.admin("create-user", "bench@bench.example", "--org", "Bench Constabulary")
-        self.token = self.admin("create-token", "bench@bench.example", "--expires", "1d").strip()
-        if not self.token or "\n" in self.token:
-            raise BenchError(f"create-token printed {self.token!r}, expected one token")
+        self.token = make_bench_account(self.env)
 
     def start_filehub(self) -> Server:
         port = free_port()

@@ -221,6 +221,24 @@ def vm_hwm(pid: int) -> int | None:
     return None
 
 
+def run_admin(env: dict[str, str], *args: str) -> str:
+    """``filehub admin ARGS`` with the servers' environment; its stdout."""
+    result = subprocess.run([*filehub_command(), "admin", *args], env=env, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise BenchError(f"filehub admin {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def make_bench_account(env: dict[str, str]) -> str:
+    """An organisation, a user and a token made with the real admin CLI; the token."""
+    run_admin(env, "create-org", "Bench Constabulary", "--kind", "police")
+    run_admin(env, "create-user", "bench@bench.example", "--org", "Bench Constabulary")
+    token = run_admin(env, "create-token", "bench@bench.example", "--expires", "1d").strip()
+    if not token or "\n" in token:
+        raise BenchError(f"create-token printed {token!r}, expected one token")
+    return token
+
+
 class Bench:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -237,20 +255,8 @@ class Bench:
         self.servers: list[Server] = []
         self._count = 0
 
-    def admin(self, *args: str) -> str:
-        result = subprocess.run(
-            [*filehub_command(), "admin", *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
-        if result.returncode != 0:
-            raise BenchError(f"filehub admin {' '.join(args)} failed:\n{result.stderr}")
-        return result.stdout
-
     def make_account(self) -> None:
-        self.admin("create-org", "Bench Constabulary", "--kind", "police")
-        self.admin("create-user", "bench@bench.example", "--org", "Bench Constabulary")
-        self.token = self.admin("create-token", "bench@bench.example", "--expires", "1d").strip()
-        if not self.token or "\n" in self.token:
-            raise BenchError(f"create-token printed {self.token!r}, expected one token")
+        self.token = make_bench_account(self.env)
 
     def start_filehub(self) -> Server:
         self._count += 1
