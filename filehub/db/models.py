@@ -330,3 +330,81 @@ class AuditLogKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     signer_key: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- end-to-end encryption (issue 6; docs/e2e.md). Public keys and signed blobs only: the
+# server holds no private key and no file key. ---
+
+
+class UserKey(Base):
+    """A user's public identity (docs/format.md §7), its certificate and its revocation."""
+
+    __tablename__ = "user_keys"
+    key_id: Mapped[str] = mapped_column(ID, primary_key=True)  # hex of the format's 16-byte key id
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    signing_key: Mapped[bytes] = mapped_column(LargeBinary)  # Ed25519, 32 bytes
+    encryption_key: Mapped[bytes] = mapped_column(LargeBinary)  # X25519, 32 bytes
+    certificate: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    may_certify: Mapped[bool] = mapped_column(Boolean, default=False)  # from the certificate
+    certified_at: Mapped[datetime | None] = mapped_column(default=None)
+    certified_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    revocation: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrgRootKeyRecord(Base):
+    """An organisation's root public key, published for convenience (clients pin it)."""
+
+    __tablename__ = "org_root_keys"
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(ID)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FileEnvelope(Base):
+    """The signed header of an encrypted upload (and of the file it becomes: same id)."""
+
+    __tablename__ = "file_envelopes"
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    header: Mapped[bytes] = mapped_column(LargeBinary)
+    uploader_key_id: Mapped[str] = mapped_column(ForeignKey("user_keys.key_id"))
+    plaintext_length: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WrappedKeyRecord(Base):
+    """One signed wrapped-key row (docs/format.md §10) per (file, recipient key)."""
+
+    __tablename__ = "wrapped_keys"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"))
+    recipient_key_id: Mapped[str] = mapped_column(ForeignKey("user_keys.key_id"))
+    recipient_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    granter_key_id: Mapped[str] = mapped_column(ForeignKey("user_keys.key_id"))
+    granted_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    row: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("upload_id", "recipient_key_id"),)
+
+
+class KeyRequestRecord(Base):
+    """A certified key whose owner may download a file but holds no row for it yet."""
+
+    __tablename__ = "key_requests"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"))
+    key_id: Mapped[str] = mapped_column(ForeignKey("user_keys.key_id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fulfilled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        UniqueConstraint("upload_id", "key_id"),
+        Index("ix_key_requests_pending", "fulfilled_at", "upload_id"),
+    )
