@@ -6,7 +6,11 @@ import click
 
 from filehub.cli.admin import admin
 from filehub.cli.audit import audit
+from filehub.cli.keys import keys, trust
+from filehub.cli.login import login
 from filehub.cli.serve import serve
+from filehub.cli.share import revoke, share
+from filehub.cli.transfer import download, upload
 
 
 @click.group()
@@ -18,3 +22,5 @@ def cli() -> None:
 cli.add_command(serve)
 cli.add_command(admin)
 cli.add_command(audit)
+for command in (login, keys, trust, upload, download, share, revoke):
+    cli.add_command(command)
