@@ -74,6 +74,15 @@ class RangeNotSatisfiable(FilehubError):
     status, code, message = 416, "range_not_satisfiable", "the requested range is not satisfiable"
 
 
+class Unprocessable(FilehubError):
+    status, code, message = 422, "unprocessable", "the request is well formed but its content is refused"
+
+
+class EncryptionRequired(Conflict):
+    code = "encryption_required"
+    message = "this case accepts end-to-end-encrypted files only: send the signed header (filehub upload does)"
+
+
 class Locked(FilehubError):
     status, code, message = 423, "locked", "another request is writing to this upload; retry later"
 

@@ -121,6 +121,12 @@ class Cases:
             rows = {c.id: c for c in await session.scalars(select(Case).where(self._db.among(Case.id, ids)))}
         return Page([self._case_info(rows[i], decision, user_id, many=True) for i in ids if i in rows], cursor)
 
+    async def requires_encryption(self, case_id: str) -> bool:
+        """Whether the case takes end-to-end-encrypted files only (unknown cases: yes)."""
+        async with self._db.read() as session:
+            required = await session.scalar(select(Case.require_encryption).where(Case.id == case_id))
+        return required is not False
+
     def _case_info(self, case: Case, decision: Decision, user_id: str, *, many: bool = False) -> CaseInfo:
         if many:  # a page: whole lists, once per permission
             held = decision.held("case", case.id, user_id, CASE_PERMISSIONS)

@@ -27,6 +27,7 @@ from filehub.services.pages import MAX_PAGE, Page, PageRequest, page_of_ids
 __all__ = ["MAX_PAGE", "FileInfo", "Files"]
 
 FILE_PERMISSIONS = ("can_view", "can_download")
+ENCRYPTION_KEY = "encryption"  # the Upload-Metadata key an encrypted upload declares
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class FileInfo:
     metadata: dict[str, Any]
     created_at: datetime
     permissions: tuple[str, ...] = FILE_PERMISSIONS
+    encrypted: bool = False  # end-to-end: the bytes are ciphertext (docs/e2e.md)
 
 
 def file_ref(file_id: str) -> ObjectRef:
@@ -59,6 +61,7 @@ def _info(record: FileRecord, held: tuple[str, ...]) -> FileInfo:
         metadata=dict(record.metadata_),
         created_at=record.created_at,
         permissions=held,
+        encrypted=ENCRYPTION_KEY in record.metadata_,
     )
 
 
@@ -136,6 +139,7 @@ class Files:
             )
             items.append(
                 FileInfo(row.id, row.upload_id, row.owner_id, row.case_id, row.exhibit_ref, row.size,
-                         row.sha256, dict(row.metadata), row.created_at, held)
+                         row.sha256, dict(row.metadata), row.created_at, held,
+                         encrypted=ENCRYPTION_KEY in row.metadata)
             )
         return Page(items, cursor)

@@ -18,6 +18,7 @@ from filehub.db.session import Database
 from filehub.errors import Conflict, OffsetMismatch, UploadNotFound
 from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
 from filehub.ids import new_id
+from filehub.services.e2e_files import check_completion
 from filehub.storage.base import UploadInfo, UploadState
 from filehub.tus.protocol import metadata_text
 
@@ -140,7 +141,9 @@ class DbUploadRegistry:
         await self._update(upload_id, state=state, event=event)
 
     async def complete(self, upload_id: str, size: int, sha256: str) -> str:
-        file_id = new_id()
+        """The file record of a finished upload. Its id is the upload's: an encrypted file's
+        header and rows bind that id before the file exists (docs/e2e.md)."""
+        file_id = upload_id
         async with self._db.write() as session:
             record = await session.get(UploadRecord, upload_id, with_for_update=True)
             if record is None or record.state != "active":
@@ -148,6 +151,7 @@ class DbUploadRegistry:
             existing = await session.scalar(select(FileRecord.id).where(FileRecord.upload_id == upload_id))
             if existing is not None:  # a retried completion: the file exists already
                 return existing
+            await check_completion(session, record, size)
             record.state = "complete"
             record.expires_at = None
             record.updated_at = utcnow()

@@ -391,6 +391,8 @@ class TusHandler:
                     return await self._on_complete(info)
         except errors.Locked:
             pass  # someone else is settling it right now
+        except errors.EncryptionRequired:
+            pass  # all bytes are in, the signed header is not: the offset is still the answer
         return info
 
     async def _try_concat(self, final: UploadInfo) -> UploadInfo:
@@ -428,8 +430,11 @@ class TusHandler:
                     if info.state == "active" and info.is_complete:
                         # All bytes arrived but a crash cut the completion short: finish
                         # it rather than throw the evidence away.
-                        await self._on_complete(info)
-                        continue
+                        try:
+                            await self._on_complete(info)
+                            continue
+                        except errors.EncryptionRequired:
+                            pass  # its signed header never came: it expires like any unfinished upload
                     await terminater.terminate(info)
                     await self.registry.set_state(info.id, "expired")
             except errors.Locked:

@@ -20,6 +20,8 @@ from filehub.errors import FilehubError
 from filehub.events import AuditEvent
 from filehub.services.accounts import Accounts
 from filehub.services.cases import Cases
+from filehub.services.e2e_files import Envelopes
+from filehub.services.e2e_keys import KeyDirectory
 from filehub.services.files import Files
 from filehub.services.groups import Groups
 from filehub.services.links import RequestLinks
@@ -126,6 +128,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.SHARING] = Sharing(db, authz)
     app[keys.GROUPS] = Groups(db, authz.writer, audit)
     app[keys.LINKS] = RequestLinks(db, authz, audit)
+    app[keys.KEYS] = KeyDirectory(db, audit)
+    app[keys.ENVELOPES] = Envelopes(db, authz, app[keys.FILES], audit)
     yield
     await db.dispose()
 
@@ -164,7 +168,7 @@ async def _uploads(app: web.Application) -> AsyncIterator[None]:
             ),
         ),
         on_durable=app[keys.METRICS].upload_bytes.inc,
-        policy=CaseUploadPolicy(app[keys.AUTHZ], app[keys.LINKS]),
+        policy=CaseUploadPolicy(app[keys.AUTHZ], app[keys.LINKS], app[keys.CASES].requires_encryption),
         on_download=_downloads_audited_by(app[keys.AUDIT]),
     )
     yield

@@ -10,6 +10,8 @@ from filehub.audit.log import AuditLog
 from filehub.authz.service import AuthzService
 from filehub.services.accounts import Accounts, Principal
 from filehub.services.cases import Cases
+from filehub.services.e2e_files import Envelopes
+from filehub.services.e2e_keys import KeyDirectory
 from filehub.services.files import Files
 from filehub.services.groups import Groups
 from filehub.services.links import LinkPrincipal, RequestLinks
@@ -36,6 +38,8 @@ LINKS = web.AppKey("links", RequestLinks)
 OPENAPI = web.AppKey("openapi", dict)
 AUDIT = web.AppKey("audit", AuditLog)
 LOG_KEY = web.AppKey("log_key", SignerKey)
+KEYS = web.AppKey("keys", KeyDirectory)
+ENVELOPES = web.AppKey("envelopes", Envelopes)
 
 # Per-request values (request[...]).
 PRINCIPAL = web.RequestKey("principal", Principal)  # a user with a bearer token

@@ -119,7 +119,9 @@ _LINK_PATH = "/api/v1/link"  # what a request link's holder may read: its note
 
 
 def _link_may_use(path: str) -> bool:
-    return path == _LINK_PATH or path == _UPLOADS_PATH or path.startswith(_UPLOADS_PATH + "/")
+    """The note, the tus collection and upload URLs; not their sub-resources (e.g. envelope)."""
+    upload_url = path.startswith(_UPLOADS_PATH + "/") and "/" not in path[len(_UPLOADS_PATH) + 1 :]
+    return path == _LINK_PATH or path == _UPLOADS_PATH or upload_url
 
 
 @web.middleware

@@ -9,7 +9,19 @@ from aiohttp import web
 from filehub.web import keys
 from filehub.web import schemas as s
 from filehub.web.openapi import Route, build_document
-from filehub.web.views import audit, cases, directory, docs, files, grants, health, links, uploads
+from filehub.web.views import (
+    audit,
+    cases,
+    directory,
+    docs,
+    e2e_keys,
+    envelopes,
+    files,
+    grants,
+    health,
+    links,
+    uploads,
+)
 
 TUS = "tus 1.0.0 (creation, expiration, checksum, termination, concatenation); tus headers, no JSON body"
 
@@ -120,6 +132,38 @@ ROUTES: list[Route] = [
           media="application/octet-stream"),
     Route("HEAD", "/api/v1/files/{file_id}/content", files.file_content, "A file's content headers", "files"),
     *_tus_routes(),
+    # end-to-end encryption (docs/e2e.md): public keys, headers, wrapped keys, key requests
+    Route("POST", "/api/v1/keys", e2e_keys.register_key, "Register your public identity (201; 200 if known)",
+          "keys", body=s.KeyRegister, reply=s.KeyOut, status=201),
+    Route("GET", "/api/v1/keys", e2e_keys.list_keys, "Public keys of a user (?user=), an organisation (?org=) "
+          "or yours (?mine=1)", "keys", reply=s.KeyPage, paged=True),
+    Route("GET", "/api/v1/keys/{key_id}", e2e_keys.get_key, "A public key with its certificate", "keys",
+          reply=s.KeyOut),
+    Route("PUT", "/api/v1/keys/{key_id}/certificate", e2e_keys.certify_key,
+          "Certify a member's key (admins of its organisation)", "keys", body=s.CertificateIn, reply=s.KeyOut),
+    Route("POST", "/api/v1/keys/{key_id}/revocation", e2e_keys.revoke_key,
+          "Revoke a key (its owner, admins of its organisation)", "keys", body=s.RevocationIn, reply=s.KeyOut),
+    Route("PUT", "/api/v1/organisations/{org_id}/root-key", e2e_keys.set_root_key,
+          "Publish the organisation's root public key, once (its admins)", "keys", body=s.OrgKeyIn,
+          reply=s.OrgKeyOut),
+    Route("GET", "/api/v1/organisations/{org_id}/root-key", e2e_keys.get_root_key,
+          "An organisation's published root key (clients pin roots out of band)", "keys", reply=s.OrgKeyOut),
+    Route("PUT", "/api/v1/uploads/{upload_id}/envelope", envelopes.put_envelope,
+          "The signed header and your own wrapped key, before the upload completes (its uploader)", "keys",
+          body=s.EnvelopeIn, status=204),
+    Route("GET", "/api/v1/files/{file_id}/envelope", envelopes.get_envelope, "An encrypted file's signed header",
+          "keys", reply=s.EnvelopeOut),
+    Route("GET", "/api/v1/files/{file_id}/keys/mine", envelopes.my_keys,
+          "The file key sealed to your keys, while you may download the file", "keys", reply=s.HeldKeyList),
+    Route("POST", "/api/v1/files/{file_id}/keys", envelopes.add_keys,
+          "Share the file key: rows sealed to recipients' certified keys, signed by you", "keys",
+          body=s.WrappedKeysIn, reply=s.WrappedKeysAdded),
+    Route("POST", "/api/v1/files/{file_id}/key-requests", envelopes.request_key,
+          "Ask holders of the file key to seal it to your certified key", "keys", reply=s.KeyRequestOut,
+          status=201),
+    Route("GET", "/api/v1/key-requests", envelopes.pending_requests,
+          "Key requests you can fulfil (you hold the key; the requester may download)", "keys",
+          reply=s.KeyRequestPage, paged=True),
     # audit (docs/audit.md §7): the key is public; the rest is for auditors, each read an event
     Route("GET", "/api/v1/audit/key", audit.log_key, "The audit log's public verifier key", "audit",
           reply=s.LogKeyOut, auth="none"),

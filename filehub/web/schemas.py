@@ -3,10 +3,12 @@ them, and the OpenAPI document takes its schemas from them (one source for all t
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 Role = Literal["member", "admin", "auditor"]
 
@@ -161,6 +163,7 @@ class FileOut(Reply):
     metadata: dict[str, Any]
     created_at: datetime
     permissions: list[str]
+    encrypted: bool = Field(description="end-to-end encrypted: the bytes are ciphertext (docs/e2e.md)")
 
 
 class GrantOut(Reply):
@@ -307,3 +310,112 @@ class CosignatureIn(Request):
 class CosignatureOut(Reply):
     size: int
     witness: str = Field(description="The witness's verifier key")
+
+
+# --- end-to-end encryption (docs/e2e.md): binary values are standard base64 ---
+
+
+def _from_base64(value: Any) -> bytes:
+    if isinstance(value, bytes):  # a reply built from a dataclass
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise ValueError("not valid base64") from None
+
+
+B64 = Annotated[
+    bytes,
+    PlainValidator(_from_base64),
+    PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), return_type=str),
+    WithJsonSchema({"type": "string", "contentEncoding": "base64"}),
+]
+MAX_ROWS = 1000
+
+
+class KeyRegister(Request):
+    signing_key: B64 = Field(description="Ed25519 public key (32 bytes)")
+    encryption_key: B64 = Field(description="X25519 public key (32 bytes)")
+
+
+class KeyOut(Reply):
+    key_id: str = Field(description="hex of the format's 16-byte key id")
+    user_id: str
+    org_id: str
+    signing_key: B64
+    encryption_key: B64
+    certificate: B64 | None = Field(description="Set once an admin of the organisation certifies the key")
+    intermediates: list[B64] = Field(description="Certificates of the organisation's certifying admins")
+    revocations: list[B64] = Field(description="Every revocation of the organisation's keys")
+    created_at: datetime
+    certified_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyPage(Reply):
+    items: list[KeyOut]
+    next: str | None
+
+
+class CertificateIn(Request):
+    certificate: B64 = Field(description="docs/format.md §8")
+
+
+class RevocationIn(Request):
+    revocation: B64 = Field(description="docs/format.md §9")
+
+
+class OrgKeyIn(Request):
+    public_key: B64 = Field(description="The organisation root's Ed25519 public key")
+
+
+class OrgKeyOut(Reply):
+    org_id: str
+    public_key: B64
+    key_id: str
+    created_at: datetime
+
+
+class EnvelopeIn(Request):
+    header: B64 = Field(description="The signed header (docs/format.md §6)")
+    wrapped_key: B64 = Field(description="The file key sealed to the uploader's own key (§10)")
+
+
+class EnvelopeOut(Reply):
+    file_id: str
+    version: int
+    header: B64
+    uploader: KeyOut
+
+
+class HeldKeyOut(Reply):
+    wrapped_key: B64
+    recipient_key_id: str
+    granter: KeyOut
+
+
+class HeldKeyList(Reply):
+    items: list[HeldKeyOut]
+
+
+class WrappedKeysIn(Request):
+    wrapped_keys: list[B64] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+class WrappedKeysAdded(Reply):
+    added: int
+    skipped: int = Field(description="Rows for recipients who hold one already")
+
+
+class KeyRequestOut(Reply):
+    id: str
+    file_id: str
+    requester: KeyOut
+    created_at: datetime
+
+
+class KeyRequestPage(Reply):
+    items: list[KeyRequestOut]
+    next: str | None

@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from filehub.crypto.keys import Identity
+from tests.support import e2e
 from tests.support.tusclient import OCTETS, TUS
 from tests.support.world import NOW, ROLES, World, b64, build
 
@@ -143,6 +145,36 @@ AUDITORS_200 = users(403, auditor=200)  # only auditors read the log (docs/audit
 
 C1, B1 = {"case_id": "c1"}, {"bundle_id": "b1"}
 
+
+async def mine_query(world: World, role: str) -> Call:
+    return Call(query={"mine": "1"})
+
+
+def new_key_body() -> dict[str, str]:
+    public = Identity.generate().public
+    return {"signing_key": e2e.enc(public.signing_key), "encryption_key": e2e.enc(public.encryption_key)}
+
+
+async def colleague_certificate(world: World, role: str) -> Call:
+    colleague = world["colleague"]
+    identity = await e2e.register(colleague)
+    cert = e2e.certificate_for(identity, world.extra["met_root"], world.orgs["met"], colleague.user_id or "")
+    return Call({"key_id": identity.key_id.hex()}, json={"certificate": e2e.enc(cert)})
+
+
+async def colleague_revocation(world: World, role: str) -> Call:
+    identity = await e2e.register(world["colleague"])
+    return Call({"key_id": identity.key_id.hex()}, json={"revocation": e2e.enc(e2e.revocation_of(identity))})
+
+
+async def fresh_envelope(world: World, role: str) -> Call:
+    custodian = world.extra["custodian_member"]
+    upload_id = await e2e.create_encrypted(custodian.caller, 10, world.ids["c1"])
+    sealed = e2e.seal(b"0123456789", upload_id, custodian, world.extra["met_root"])
+    return Call({"upload_id": upload_id}, json={"header": e2e.enc(sealed.header), "wrapped_key": e2e.enc(sealed.own_row)})
+
+
+
 TABLE: list[Row] = [
     Row("GET", "/healthz", EVERYONE_200),
     Row("GET", "/readyz", EVERYONE_200),
@@ -235,6 +267,25 @@ TABLE: list[Row] = [
     # the matrix's app trusts no witness: an auditor's well-formed cosignature is refused (400)
     Row("POST", "/api/v1/audit/cosignatures", users(403, auditor=400), prepare=body(
         lambda world, role: {"size": 0, "signature": "— cps.example/witness AAAAAAAA"})),
+    # end-to-end encryption (docs/e2e.md): public keys are public; rows go to their recipients only
+    Row("POST", "/api/v1/keys", users(201), prepare=body(lambda w, r: new_key_body())),
+    Row("GET", "/api/v1/keys", users(200), prepare=mine_query),
+    Row("GET", "/api/v1/keys/{key_id}", users(200), target={"key_id": "custodian_key"}),
+    Row("PUT", "/api/v1/keys/{key_id}/certificate", users(403, met_admin=200), prepare=colleague_certificate),
+    Row("POST", "/api/v1/keys/{key_id}/revocation", users(403, colleague=200, met_admin=200),
+        prepare=colleague_revocation),
+    Row("PUT", "/api/v1/organisations/{org_id}/root-key", users(403, met_admin=200), target={"org_id": "met"},
+        prepare=body(lambda w, r: {"public_key": e2e.enc(w.extra["met_root"].public_key)})),
+    Row("GET", "/api/v1/organisations/{org_id}/root-key", users(200), target={"org_id": "met"}),
+    Row("PUT", "/api/v1/uploads/{upload_id}/envelope", users(404, custodian=204), prepare=fresh_envelope),
+    Row("GET", "/api/v1/files/{file_id}/envelope", users(404, **B1_READERS), target={"file_id": "fe"}),
+    Row("GET", "/api/v1/files/{file_id}/keys/mine", users(404, **B1_READERS), target={"file_id": "fe"}),
+    Row("POST", "/api/v1/files/{file_id}/keys", users(404, **{r: 422 for r in B1_READERS}), target={"file_id": "fe"},
+        prepare=body(lambda w, r: {"wrapped_keys": [e2e.enc(b"not a row")]})),
+    Row("POST", "/api/v1/files/{file_id}/key-requests",
+        users(404, custodian=409, met_admin=409, prosecutor=201, defence=409, smith_admin=409),
+        target={"file_id": "fe"}),
+    Row("GET", "/api/v1/key-requests", users(200)),
 ]
 
 
@@ -257,6 +308,23 @@ async def setup_targets(world: World) -> None:
     by_link = await world["link"].request("POST", "/api/v1/uploads", **case_upload(world, "link").headers)
     assert by_link.status == 201, await by_link.text()
     world.ids["u_link"] = by_link.headers["Location"].rsplit("/", 1)[1]
+    await _encrypted_targets(world)
+
+
+async def _encrypted_targets(world: World) -> None:
+    """fe: an encrypted file in b1, its key held by the custodian and the defence member."""
+    met_root = await e2e.publish_root(world["met_admin"], world.orgs["met"])
+    smith_root = await e2e.publish_root(world["smith_admin"], world.orgs["smith"])
+    custodian = await e2e.certified_member(world["custodian"], world["met_admin"], met_root, world.orgs["met"])
+    defence = await e2e.certified_member(world["defence"], world["smith_admin"], smith_root, world.orgs["smith"])
+    await e2e.certified_by_service(world, "prosecutor", "cps")  # the CPS has no admin in the world
+    world.extra.update(met_root=met_root, custodian_member=custodian)
+    world.ids["custodian_key"] = custodian.key_id
+    upload_id, sealed = await e2e.encrypted_file(custodian, met_root, b"exhibit JD/9" * 100, world.ids["c1"])
+    world.ids["fe"] = upload_id
+    await world["prosecutor"].call("POST", f"/api/v1/bundles/{world.ids['b1']}/files", {"file_id": upload_id}, 204)
+    row = e2e.wrap_to(sealed, upload_id, defence.certified(smith_root), custodian)
+    await world["custodian"].call("POST", f"/api/v1/files/{upload_id}/keys", {"wrapped_keys": [e2e.enc(row)]})
 
 
 async def run_cell(world: World, row: Row, role: str) -> int:

@@ -18,7 +18,7 @@ from tests.support.world import NOW, Caller, World, add_people, b64
 async def world(client: TestClient) -> World:
     world = World(client)
     await add_people(world)
-    case = await world["custodian"].call("POST", "/api/v1/cases", {"reference": "URN-7", "title": "R v Roe"}, 201)
+    case = await world["custodian"].call("POST", "/api/v1/cases", {"reference": "URN-7", "title": "R v Roe", "require_encryption": False}, 201)
     world.ids["c1"] = case["id"]
     return world
 
@@ -81,7 +81,7 @@ async def test_limits_on_files_and_bytes(world: World) -> None:
     fresh = await make_link(world)
     assert (await create(fresh, None)).status == 400  # the length must be known to count it
     assert (await create(fresh, 1, **{"Upload-Concat": "partial"})).status == 403
-    other = await world["custodian"].call("POST", "/api/v1/cases", {"reference": "URN-8", "title": "x"}, 201)
+    other = await world["custodian"].call("POST", "/api/v1/cases", {"reference": "URN-8", "title": "x", "require_encryption": False}, 201)
     elsewhere = await create(fresh, 1, **{"Upload-Metadata": f"case {b64(other['id'])}"})
     assert elsewhere.status == 404
 

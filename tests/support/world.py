@@ -104,6 +104,7 @@ class World:
     callers: dict[str, Caller] = field(default_factory=dict)
     orgs: dict[str, str] = field(default_factory=dict)  # key -> organisation id
     ids: dict[str, str] = field(default_factory=dict)  # named objects: c1, b1, f1, group, ...
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. keys a test made
     counter: itertools.count = field(default_factory=itertools.count)
 
     def __getitem__(self, role: str) -> Caller:
@@ -135,7 +136,7 @@ async def build(client: TestClient, *, file_size: int = 1024) -> World:
     world = World(client)
     await add_people(world)
     cus = world["custodian"]
-    c1 = (await cus.call("POST", "/api/v1/cases", {"reference": "URN-01", "title": "R v Doe"}, 201))["id"]
+    c1 = (await cus.call("POST", "/api/v1/cases", {"reference": "URN-01", "title": "R v Doe", "require_encryption": False}, 201))["id"]
     world.ids["c1"] = c1
     await world.grant("custodian", "c1", "prosecutor", "organisation", world.orgs["cps"])
     await world.grant("custodian", "c1", "blocked", "user", world["blocked"].user_id)  # type: ignore[arg-type]

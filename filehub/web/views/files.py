@@ -29,6 +29,7 @@ def file_json(info: FileInfo) -> dict[str, Any]:
         "metadata": info.metadata,
         "created_at": info.created_at,
         "permissions": list(info.permissions),
+        "encrypted": info.encrypted,
     }
 
 
