@@ -79,9 +79,10 @@ def upload(file: Path, case_id: str, exhibit: str | None, media_type: str | None
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the decrypted file (a partial download is kept next to it).")
 @click.option("--range", "byte_range", help="Plaintext bytes START-END (END inclusive, may be left out).")
-def download(file_id: str, output: Path, byte_range: str | None) -> None:
+@click.option("--max-rate", help="Limit the download speed, e.g. 20M (bytes per second).")
+def download(file_id: str, output: Path, byte_range: str | None, max_rate: str | None) -> None:
     """Download FILE_ID, verify and decrypt it (resumable: run it again)."""
-    start, stop = 0, None
+    start, stop, rate = 0, None, parse_rate(max_rate)
     if byte_range:
         match = RANGE.fullmatch(byte_range.strip())
         if not match or (match[2] and int(match[2]) < int(match[1])):
@@ -91,7 +92,8 @@ def download(file_id: str, output: Path, byte_range: str | None) -> None:
     async def work(config: ClientConfig, api: Api):
         identity = unlock_identity(config)
         with progress_bar(file_id[:12]) as update:
-            downloader = Downloader(api, config, identity, TrustStore.load(config), on_progress=update)
+            downloader = Downloader(api, config, identity, TrustStore.load(config), on_progress=update,
+                                    max_rate=rate)
             return await downloader.download(file_id, output, start, stop)
 
     result = run(work)

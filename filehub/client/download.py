@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,11 +61,12 @@ async def unlock_file(api: Api, identity: Identity, trust: TrustStore, file_id: 
     mine = (await api.get(f"/api/v1/files/{file_id}/keys/mine"))["items"]
     rows = [row for row in mine if row["recipient_key_id"] == identity.key_id.hex()]
     if not rows:
-        try:
+        try:  # idempotent: a pending request is returned again
             await api.call("POST", f"/api/v1/files/{file_id}/key-requests", expect=(200, 201))
         except ApiError as exc:
-            if exc.status != 409:  # one is pending already
+            if exc.status != 409:
                 raise
+            raise ClientError(f"no key for file {file_id} is shared with your key: {exc.message}") from None
         raise NoKeyYet(
             f"you may download file {file_id} but no key has been shared with your key yet; a request was "
             "filed: ask a colleague or the prosecutor who holds it to run `filehub share sync`"
@@ -85,8 +87,10 @@ async def unlock_file(api: Api, identity: Identity, trust: TrustStore, file_id: 
 
 class Downloader:
     def __init__(self, api: Api, config: ClientConfig, identity: Identity, trust: TrustStore, *,
-                 on_progress: Callable[[int, int], None] | None = None):
+                 on_progress: Callable[[int, int], None] | None = None, max_rate: float | None = None):
         self.api, self.config, self.identity, self.trust = api, config, identity, trust
+        self.max_rate = max_rate  # bytes per second, for shared links
+        self.read_size = READ_SIZE if not max_rate else 64 << 10  # smooth pacing
         self.on_progress = on_progress or (lambda done, total: None)
 
     async def download(self, file_id: str, out: Path, start: int = 0, stop: int | None = None) -> DownloadResult:
@@ -153,11 +157,15 @@ class Downloader:
                 raise await error_of(response)
             skip = plan.ciphertext_start if response.status == 200 else 0  # a server that ignored Range
             left = plan.ciphertext_stop - plan.ciphertext_start
-            async for data in response.content.iter_chunked(READ_SIZE):
+            started, received = time.monotonic(), 0
+            async for data in response.content.iter_chunked(self.read_size):
                 if skip:
                     cut = min(skip, len(data))
                     data, skip = data[cut:], skip - cut
                 data, left = data[:left], left - min(left, len(data))
+                received += len(data)
+                if self.max_rate and (ahead := received / self.max_rate - (time.monotonic() - started)) > 0:
+                    await asyncio.sleep(ahead)
                 if data:
                     plaintext = await asyncio.to_thread(decryptor.update, data)
                     if plaintext:

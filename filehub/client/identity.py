@@ -11,6 +11,7 @@ import getpass
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from filehub.client import ClientError
@@ -67,7 +68,7 @@ def unlock_identity(config: ClientConfig) -> Identity:
 
 def unlock_root(path: str) -> OrgRootKey:
     try:
-        blob = open(path, "rb").read()  # noqa: PTH123 - a path the user typed
+        blob = Path(path).read_bytes()
     except OSError as exc:
         raise ClientError(f"cannot read {path}: {exc.strerror}") from None
     secret = passphrase("Passphrase for the organisation root key", env="FILEHUB_ROOT_PASSPHRASE")

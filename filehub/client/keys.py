@@ -47,8 +47,12 @@ def status(trust: TrustStore, key: dict[str, Any]) -> str:
 
 async def keys_to_certify(api: Api, target: str) -> list[dict[str, Any]]:
     """A key id names one key; a user id names that user's keys that still need a certificate."""
-    if KEY_ID.fullmatch(target):
-        return [await api.get(f"/api/v1/keys/{target}")]
+    if KEY_ID.fullmatch(target):  # user ids are 32 hex digits too: a key id if one matches
+        try:
+            return [await api.get(f"/api/v1/keys/{target}")]
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
     found = [k async for k in api.pages("/api/v1/keys", user=target)]
     pending = [k for k in found if not k.get("certificate") and not k.get("revoked_at")]
     if not pending:

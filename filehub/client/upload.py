@@ -113,6 +113,9 @@ class Uploader:
         self.on_progress = on_progress or (lambda done, total: None)
         self.max_rate = max_rate  # bytes per second, for shared links; None = as fast as possible
         self.pipeline = pipeline
+        # On a slow (rate-limited) link, commit every few seconds rather than every 64 MiB.
+        paced = SEGMENT if not max_rate else int(min(SEGMENT, max(1 << 20, 4 * max_rate)))
+        self.segment = max(1, paced // CIPHERTEXT_CHUNK_SIZE) * CIPHERTEXT_CHUNK_SIZE
 
     async def upload(self, source: Path, *, case: str, exhibit: str | None = None,
                      media_type: str | None = None) -> UploadResult:
@@ -207,7 +210,7 @@ class Uploader:
             self.on_progress(offset, total)
             body_stop = last * CIPHERTEXT_CHUNK_SIZE
             while offset < body_stop:  # every chunk but the last, in segments
-                end = min(body_stop, (offset // CIPHERTEXT_CHUNK_SIZE) * CIPHERTEXT_CHUNK_SIZE + SEGMENT)
+                end = min(body_stop, (offset // CIPHERTEXT_CHUNK_SIZE) * CIPHERTEXT_CHUNK_SIZE + self.segment)
                 stop_chunk = -(-end // CIPHERTEXT_CHUNK_SIZE)
                 blocks = pipeline.batches(cipher, fd, layout, offset // CIPHERTEXT_CHUNK_SIZE, stop_chunk, hasher)
                 await self._patch(state.upload_url, offset, ciphertext_slice(blocks, offset, end, on_sent=lambda n: self.on_progress(n, total), max_rate=self.max_rate), end - offset)
