@@ -244,3 +244,36 @@ def test_download_killed_mid_way_resumes_from_the_partial_file(people: Directory
     resumed = officer.cli("download", file_id, "-o", str(out))
     assert "resumed at byte" in resumed.stderr and "verified SHA-256" in resumed.stderr
     assert out.read_bytes() == data and not partial.exists()
+
+
+async def test_upload_and_download_ride_out_a_dropped_link(people: Directory, tmp_path: Path) -> None:
+    """The connection is cut mid-transfer and comes back: one run of each command finishes."""
+    from tests.support.tcpproxy import TcpProxy
+
+    officer = people["officer"]
+    case = await asyncio.to_thread(open_case, officer, people.roots["CPS"][0])
+    proxy = await TcpProxy("127.0.0.1", people.server.port).start()
+    await asyncio.to_thread(officer.cli, "login", "--url", f"http://127.0.0.1:{proxy.port}", "--token", officer.token)
+    source = tmp_path / "drop.mp4"
+    data = write_evidence(source, 6 << 20)
+
+    async def cut_while(command: asyncio.Future) -> None:
+        await asyncio.sleep(1.0)
+        assert not command.done()
+        await proxy.cut()
+        await asyncio.sleep(1.0)
+        await proxy.restore()
+
+    try:
+        upload = asyncio.ensure_future(asyncio.to_thread(officer.cli, "upload", str(source), "--case", case,
+                                                         "--max-rate", "2M"))
+        await cut_while(upload)
+        file_id = last_line((await upload).stdout)
+        out = tmp_path / "drop-copy.mp4"
+        download = asyncio.ensure_future(asyncio.to_thread(officer.cli, "download", file_id, "-o", str(out),
+                                                           "--max-rate", "2M"))
+        await cut_while(download)
+        assert "verified SHA-256" in (await download).stderr
+        assert out.read_bytes() == data
+    finally:
+        await proxy.cut()
