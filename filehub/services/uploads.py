@@ -77,6 +77,9 @@ class DbUploadRegistry:
             await session.flush()
             detail = {"length": info.length, "case": info.case_id, "link": info.link_id, "concat": info.concat}
             await self._recorder.record(session, AuditEvent("upload.created", info.owner_id, f"upload:{info.id}", detail))
+            if info.link_id is not None:  # a use of the request link, whose holder has no account
+                used = {"upload": info.id, "length": info.length, "case": info.case_id}
+                await self._recorder.record(session, AuditEvent("link.used", None, f"link:{info.link_id}", used))
 
     async def get(self, upload_id: str) -> UploadInfo | None:
         async with self._db.read() as session:

@@ -23,6 +23,7 @@ from filehub.services.cases import Cases
 from filehub.services.e2e_files import Envelopes
 from filehub.services.e2e_keys import KeyDirectory
 from filehub.services.files import Files
+from filehub.services.grant_expiry import GrantExpiry
 from filehub.services.groups import Groups
 from filehub.services.links import RequestLinks
 from filehub.services.sharing import Sharing
@@ -190,18 +191,22 @@ def _downloads_audited_by(audit: AuditLog) -> Callable[[UploadInfo, str, ByteRan
 
 
 async def _reaper(app: web.Application) -> AsyncIterator[None]:
-    """Frees the storage of expired uploads, every reaper_interval."""
+    """Frees the storage of expired uploads and records expired grants, every reaper_interval."""
     interval = app[keys.SETTINGS].reaper_interval.total_seconds()
+    grants = GrantExpiry(app[keys.AUDIT].db, app[keys.AUDIT])
+
+    async def reap() -> None:
+        app[keys.METRICS].reaped.inc(await app[keys.TUS].reap_expired())
 
     async def loop() -> None:
         while True:
-            try:
-                reaped = await app[keys.TUS].reap_expired()
-                app[keys.METRICS].reaped.inc(reaped)
-            except FilehubError as exc:  # database or store away: try again next round
-                log.warning("reaper: %s", exc.code)
-            except Exception:
-                log.exception("reaper failed")
+            for name, work in (("reaper", reap), ("grant expiry", grants.sweep)):
+                try:
+                    await work()
+                except FilehubError as exc:  # database or store away: try again next round
+                    log.warning("%s: %s", name, exc.code)
+                except Exception:
+                    log.exception("%s failed", name)
             await asyncio.sleep(interval)
 
     task = asyncio.create_task(loop(), name="filehub-reaper")

@@ -22,6 +22,7 @@ from filehub.audit.merkle import Frontier, leaf_hash, root_from_leaf_hashes, ver
 from filehub.audit.verify import Report, verify_log
 from filehub.db.session import Database
 from filehub.events import AuditEvent
+from filehub.services.grant_expiry import GrantExpiry
 from filehub.web import keys
 from tests.support.databases import backend
 from tests.support.tusclient import TUS, Api
@@ -102,6 +103,9 @@ async def test_every_action_leaves_its_event(client: TestClient, world: World) -
                                   {"user_id": world["colleague"].user_id}, 201)
     token, _ = await accounts.create_token("colleague@met.example", timedelta(hours=1))
     assert await accounts.revoke_token(token)
+    _, linked = await world["link"].upload(b"doorbell")
+    audit_log = client.app[keys.AUDIT]
+    assert await GrantExpiry(audit_log.db, audit_log).sweep() == 1  # the world's grant that expired yesterday
 
     events = await rows(client)
     assert [e["seq"] for e in events] == list(range(len(events)))  # gap-free
@@ -130,6 +134,8 @@ async def test_every_action_leaves_its_event(client: TestClient, world: World) -
         "token.revoked": ("user", "success"),
         "group.create": ("group", "success"),
         "group.add_member": ("group", "success"),
+        "link.used": ("link", "success"),
+        "grant.expired": ("bundle", "success"),
     }
     for action, (kind, outcome) in expected.items():
         assert (action, kind, outcome) in seen, action
@@ -143,6 +149,19 @@ async def test_every_action_leaves_its_event(client: TestClient, world: World) -
     assert failure["request_id"] == "req-42"
     expired = next(e for e in events if e["action"] == "upload.expired")
     assert expired["actor"]["user"] is None  # the reaper, not a person
+    used = next(e for e in events if e["action"] == "link.used")
+    assert used["object"] == {"type": "link", "id": world.ids["link"]} and used["actor"]["user"] is None
+    assert used["details"]["case"] == world.ids["c1"] and used["details"]["length"] == 8
+    created = next(e for e in events if e["action"] == "upload.created" and e["details"]["link"] == world.ids["link"])
+    assert used["seq"] == created["seq"] + 1  # the upload's own transaction
+    lapsed = next(e for e in events if e["action"] == "grant.expired")
+    assert lapsed["object"] == {"type": "bundle", "id": world.ids["b1"]} and lapsed["actor"]["user"] is None
+    assert lapsed["details"]["tuple_id"] == "e" * 32
+    assert lapsed["details"]["subject"] == f"user:{world['expired'].user_id}"
+    served = await pages(world["auditor"], "/api/v1/audit/events")
+    visible = {json.loads(base64.b64decode(e["entry"]))["action"] for e in served}
+    assert {"link.used", "grant.expired"} <= visible  # about Met's link and Met's case
+    assert linked
 
 
 async def test_a_failed_action_leaves_no_event(client: TestClient, world: World) -> None:
