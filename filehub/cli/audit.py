@@ -72,11 +72,11 @@ class Server:
                 return found
 
 
-def _key(text: str) -> VerifierKey:
+def _key(text: str, option: str = "--log-key") -> VerifierKey:
     try:
         return VerifierKey.parse(text)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--log-key") from None
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 server_options = [
@@ -101,9 +101,20 @@ def audit() -> None:
 @click.option("--log-key", help="The log's verifier key, obtained out of band (else the one kept in --state).")
 @click.option("--state", type=click.Path(path_type=Path, dir_okay=False), default=Path("filehub-audit-state.json"),
               show_default=True, help="Where the largest verified checkpoint is kept between runs.")
-def verify(url: str, token: str, log_key: str | None, state: Path) -> None:
+@click.option("--witness", "witness_keys", multiple=True,
+              help="A trusted witness's verifier key, obtained out of band (repeatable).")
+@click.option("--min-witnesses", type=click.IntRange(min=0),
+              help="How many of the --witness keys must have cosigned this history [default: 1 with --witness].")
+def verify(url: str, token: str, log_key: str | None, state: Path, witness_keys: tuple[str, ...],
+           min_witnesses: int | None) -> None:
     """Fetch the whole log, recompute the tree, check every checkpoint and its consistency
-    with the checkpoint verified last time. Exit status 1 if anything does not verify."""
+    with the checkpoint verified last time, and the witness policy. Exit status 1 if
+    anything does not verify."""
+    witnesses = [_key(k, "--witness") for k in witness_keys]
+    required = (1 if witnesses else 0) if min_witnesses is None else min_witnesses
+    if required > len(set(map(str, witnesses))):
+        raise click.BadParameter(f"{required} cosignatures required but only {len(witnesses)} witness keys given",
+                                 param_hint="--min-witnesses")
     kept = json.loads(state.read_text()) if state.exists() else {}
     trusted = log_key or kept.get("log_key")
     server = Server(url, token)
@@ -115,8 +126,8 @@ def verify(url: str, token: str, log_key: str | None, state: Path) -> None:
     previous = Checkpoint.parse(kept["checkpoint"]) if kept.get("checkpoint") else None
     notes = [c["note"].encode() for c in server.pages("/api/v1/audit/checkpoints", 1000)]
     leaves = [(x["seq"], base64.b64decode(x["leaf_hash"])) for x in server.pages("/api/v1/audit/leaves", 10000)]
-    entries = {x["seq"]: base64.b64decode(x["entry"]) for x in server.pages("/api/v1/audit/events", 1000)}
-    report = verify_log(leaves, entries, notes, key, previous)
+    entries = {x["seq"]: base64.b64decode(x["entry"]) for x in server.pages("/api/v1/audit/events", 10000)}
+    report = verify_log(leaves, entries, notes, key, previous, witnesses, required)
     if served != str(key):
         report.problems.append(f"the server serves another log key: {served}")
     click.echo(f"log size {report.size}; {report.checked_checkpoints} checkpoints and "
@@ -124,6 +135,12 @@ def verify(url: str, token: str, log_key: str | None, state: Path) -> None:
     if previous is not None:
         click.echo(f"consistent with the checkpoint of size {previous.size} verified before: "
                    f"{'no' if report.problems else 'yes'}")
+    for witness in witnesses:
+        size = report.witnessed.get(str(witness))
+        click.echo(f"witness {witness.name}: " + (f"cosigned this history up to size {size}" if size else "no cosignature"))
+    if report.witnessed_size is not None:
+        click.echo(f"witnessed by at least {required} of {len(witnesses)} witnesses up to size {report.witnessed_size} "
+                   f"({report.size - report.witnessed_size} later events not witnessed yet)")
     if not report.ok:
         for problem in report.problems:
             click.echo(f"PROBLEM: {problem}", err=True)

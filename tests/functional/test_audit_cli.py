@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import requests
 from aiohttp.test_utils import TestClient
 from click.testing import CliRunner, Result
 
@@ -18,6 +20,7 @@ from filehub.settings import Settings
 from filehub.web import keys
 from filehub.web.app import create_app
 from tests.functional.test_audit_log import sign, superuser
+from tests.support.server import FilehubServer, run_admin_sequence
 from tests.support.world import World, build
 
 
@@ -96,3 +99,57 @@ async def test_a_witness_cosigns_consistent_checkpoints_only(
     refused = await world["auditor"].request("POST", "/api/v1/audit/cosignatures",
                                              json={"size": cosigned.checkpoint.size, "signature": line})
     assert refused.status == 400
+
+
+def test_verify_requires_cosignatures_from_the_given_witnesses(
+    tmp_path: Path, database_url: str, server_env: dict[str, str]
+) -> None:
+    """Over HTTP against a real `filehub serve`: the verdict fails until enough of the
+    auditor's trusted witnesses have cosigned this history; other witnesses do not count."""
+    cps, court, other = (SignerKey.generate(f"{n}.example/witness", ALG_COSIGNATURE_V1) for n in ("cps", "court", "other"))
+    configured = json.dumps([str(w.verifier_key) for w in (cps, court, other)])
+    with FilehubServer(tmp_path / "server", database_url, **server_env, FILEHUB_AUDIT_WITNESS_KEYS=configured) as server:
+        token = run_admin_sequence(server.env, ["create-org", "Audit Office", "--kind", "audit"],
+                                   ["create-user", "auditor@audit.example", "--org", "Audit Office", "--role", "auditor"],
+                                   ["create-token", "auditor@audit.example"])
+        log_key = requests.get(f"{server.url}/api/v1/audit/key", timeout=10).json()["verifier_key"]
+        common = ["--url", server.url, "--token", token, "--log-key", log_key]
+        wait_for_checkpoint(server.url, token)
+
+        def verify(*witnesses: SignerKey, need: int | None = None) -> Result:
+            args = [a for w in witnesses for a in ("--witness", str(w.verifier_key))]
+            args += [] if need is None else ["--min-witnesses", str(need)]
+            return CliRunner().invoke(audit, ["verify", *common, "--state", str(tmp_path / "v.json"), *args])
+
+        def cosign(witness: SignerKey) -> None:
+            done = CliRunner().invoke(audit, ["witness", *common, "--witness-key", witness.to_private_string(),
+                                              "--state", str(tmp_path / f"{witness.name.split('.')[0]}.json")])
+            assert done.exit_code == 0, done.output
+
+        unwitnessed = verify(cps)
+        assert unwitnessed.exit_code == 1 and "does NOT verify" in unwitnessed.output
+        assert "only 0 of the trusted witnesses" in unwitnessed.output
+        assert verify().exit_code == 0  # no witness policy asked for
+        cosign(cps)
+        cosign(other)
+        one = verify(cps)
+        assert one.exit_code == 0, one.output
+        assert "witnessed by at least 1 of 1 witnesses up to size" in one.output
+        two = verify(cps, court, need=2)
+        assert two.exit_code == 1 and "only 1 of the trusted witnesses" in two.output  # `other` is not trusted here
+        cosign(court)
+        both = verify(cps, court, need=2)
+        assert both.exit_code == 0, both.output
+        assert "witness court.example/witness: cosigned this history up to size" in both.output
+        too_many = verify(cps, need=2)
+        assert too_many.exit_code == 2 and "--min-witnesses" in too_many.output
+
+
+def wait_for_checkpoint(url: str, token: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = requests.get(f"{url}/api/v1/audit/checkpoint", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        if reply.status_code == 200:
+            return
+        time.sleep(0.2)
+    raise AssertionError("no checkpoint was signed")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from filehub.audit.checkpoint import Checkpoint, SignerKey, sign_checkpoint
+from filehub.audit.checkpoint import (
+    ALG_COSIGNATURE_V1,
+    Checkpoint,
+    SignerKey,
+    add_signatures,
+    cosign_checkpoint,
+    sign_checkpoint,
+)
 from filehub.audit.merkle import InMemoryTree, leaf_hash
 from filehub.audit.verify import verify_log
 
@@ -55,3 +62,30 @@ def test_a_checkpoint_signed_by_another_key_is_refused() -> None:
     leaves, entries, tree = log(ENTRIES)
     report = verify_log(leaves, entries, [note(tree, 13, OTHER)], KEY.verifier_key)
     assert any("checkpoint refused" in p for p in report.problems)
+
+
+def cosigned(data: bytes, *witnesses: SignerKey) -> bytes:
+    return add_signatures(data, *(cosign_checkpoint(data, w, 1_700_000_000) for w in witnesses))
+
+
+W1, W2, W3 = (SignerKey.generate(f"w{i}.test/witness", ALG_COSIGNATURE_V1) for i in range(3))
+
+
+def test_the_witness_policy_counts_witnesses_of_this_history_only() -> None:
+    leaves, entries, tree = log(ENTRIES)
+    trusted = [W1.verifier_key, W2.verifier_key]
+    # W1 cosigned size 5, W2 size 13, W3 (not trusted) size 13
+    notes = [cosigned(note(tree, 5), W1), cosigned(note(tree, 13), W2, W3)]
+    both = verify_log(leaves, entries, notes, KEY.verifier_key, witnesses=trusted, min_witnesses=2)
+    assert both.ok, both.problems
+    assert both.witnessed == {str(W1.verifier_key): 5, str(W2.verifier_key): 13} and both.witnessed_size == 5
+    one = verify_log(leaves, entries, notes[:1], KEY.verifier_key, witnesses=trusted, min_witnesses=2)
+    assert any("only 1 of the trusted witnesses" in p for p in one.problems)
+    untrusted = verify_log(leaves, entries, [cosigned(note(tree, 13), W3)], KEY.verifier_key,
+                           witnesses=trusted, min_witnesses=1)
+    assert not untrusted.ok and untrusted.witnessed == {}
+    # a witness that cosigned another history (a fork shown to it) vouches for nothing here
+    _, _, fork = log(ENTRIES[:12] + [b'{"n":"other"}'])
+    forked = verify_log(leaves, entries, [note(tree, 13), cosigned(note(fork, 13), W1)], KEY.verifier_key,
+                        witnesses=trusted, min_witnesses=1)
+    assert not forked.ok and forked.witnessed == {}
