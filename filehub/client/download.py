@@ -18,7 +18,9 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from filehub.client import ClientError
 from filehub.client.api import Api, ApiError, error_of, retryable
@@ -48,6 +50,16 @@ class DownloadResult:
     media_type: str
 
 
+def stored_at(item: dict[str, Any]) -> int | None:
+    """When the server stored a header or row: its signer's certificate is checked at that
+    time, so a certificate that expired since still vouches for what it signed while valid.
+    That time is the server's word; the audit log's event for it is the independent record."""
+    text = item.get("created_at")
+    if not text:
+        return None
+    return min(int(time.time()), int(datetime.fromisoformat(text).timestamp()))
+
+
 async def open_file(api: Api, identity: Identity, trust: TrustStore, file_id: str) -> OpenedHeader:
     """Verify everything needed to decrypt ``file_id`` and return its opened header."""
     return (await unlock_file(api, identity, trust, file_id))[0]
@@ -56,7 +68,7 @@ async def open_file(api: Api, identity: Identity, trust: TrustStore, file_id: st
 async def unlock_file(api: Api, identity: Identity, trust: TrustStore, file_id: str) -> tuple[OpenedHeader, bytes]:
     """The opened header and the file key, which the header's key commitment has proven."""
     envelope = await api.get(f"/api/v1/files/{file_id}/envelope")
-    uploader = trust.verify_key(envelope["uploader"])
+    uploader = trust.verify_key(envelope["uploader"], now=stored_at(envelope))
     version = int(envelope["version"])
     mine = (await api.get(f"/api/v1/files/{file_id}/keys/mine"))["items"]
     rows = [row for row in mine if row["recipient_key_id"] == identity.key_id.hex()]
@@ -74,7 +86,7 @@ async def unlock_file(api: Api, identity: Identity, trust: TrustStore, file_id: 
     problems = []
     for row in rows:  # normally one; several if the file was shared with you twice
         try:
-            granter = trust.verify_key(row["granter"])
+            granter = trust.verify_key(row["granter"], now=stored_at(row))
             file_key = unwrap_file_key(b64d(row["wrapped_key"], "wrapped key"), recipient=identity, granter=granter,
                                        file_id=bytes.fromhex(file_id), version=version)
             opened = open_header(b64d(envelope["header"], "header"), file_key=file_key, uploader=uploader,

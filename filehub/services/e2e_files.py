@@ -49,6 +49,7 @@ class EnvelopeInfo:
     version: int
     header: bytes
     uploader: KeyInfo
+    created_at: datetime  # when the server stored it: the time to check the uploader's chain at
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class HeldKey:
     wrapped_key: bytes
     recipient_key_id: str
     granter: KeyInfo
+    created_at: datetime  # when the row was stored: the time to check the granter's chain at
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ class Envelopes:
                 await session.delete(previous)  # a restarted client re-sends it; the last one counts
                 await session.flush()
             session.add(FileEnvelope(upload_id=upload_id, version=parsed.version, header=header,
-                                     uploader_key_id=uploader.key_id, plaintext_length=parsed.plaintext_length))
+                                     uploader_key_id=uploader.key_id, plaintext_length=parsed.plaintext_length,
+                                     created_at=utcnow()))
             await self._add_row(session, upload_id, row, wrapped_key, uploader, uploader, actor.user_id)
             detail = {"key": uploader.key_id, "plaintext_length": parsed.plaintext_length}
             await self._recorder.record(session, AuditEvent("file.envelope_set", actor.user_id, f"upload:{upload_id}", detail))
@@ -143,7 +146,7 @@ class Envelopes:
             uploader = await session.get(UserKey, envelope.uploader_key_id)
             assert uploader is not None
             info = (await key_infos(session, [uploader]))[0]
-        return EnvelopeInfo(file_id, envelope.version, envelope.header, info)
+        return EnvelopeInfo(file_id, envelope.version, envelope.header, info, envelope.created_at)
 
     async def mine(self, user_id: str, file_id: str) -> list[HeldKey]:
         """The caller's rows for the file, while they may download it (each fetch audited)."""
@@ -164,7 +167,7 @@ class Envelopes:
                 detail = {"keys": [r.WrappedKeyRecord.recipient_key_id for r in rows]}
                 await self._recorder.record(session, AuditEvent("file.key_fetched", user_id, f"file:{file_id}", detail))
         return [HeldKey(r.WrappedKeyRecord.row, r.WrappedKeyRecord.recipient_key_id,
-                        infos[r.WrappedKeyRecord.granter_key_id]) for r in rows]
+                        infos[r.WrappedKeyRecord.granter_key_id], r.WrappedKeyRecord.created_at) for r in rows]
 
     # --- sharing ---------------------------------------------------------------------------
 

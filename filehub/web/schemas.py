@@ -388,12 +388,14 @@ class EnvelopeOut(Reply):
     version: int
     header: B64
     uploader: KeyOut
+    created_at: datetime = Field(description="When the header was stored: check the uploader's certificate then")
 
 
 class HeldKeyOut(Reply):
     wrapped_key: B64
     recipient_key_id: str
     granter: KeyOut
+    created_at: datetime = Field(description="When the row was stored: check the granter's certificate then")
 
 
 class HeldKeyList(Reply):
