@@ -83,6 +83,15 @@ class EncryptionRequired(Conflict):
     message = "this case accepts end-to-end-encrypted files only: send the signed header (filehub upload does)"
 
 
+class NoCertifiedKey(Conflict):
+    code = "no_certified_key"
+    message = "you have no certified key: run `filehub keys init` and ask an admin of your organisation to certify it"
+
+
+class KeyAlreadyHeld(Conflict):
+    code, message = "key_already_held", "you already hold this file's key"
+
+
 class Locked(FilehubError):
     status, code, message = 423, "locked", "another request is writing to this upload; retry later"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filehub.authz.service import AuthzService
@@ -29,7 +29,17 @@ from filehub.db.models import (
     utcnow,
 )
 from filehub.db.session import Database
-from filehub.errors import BadRequest, Conflict, EncryptionRequired, Forbidden, NotFound, Unprocessable, UploadNotFound
+from filehub.errors import (
+    BadRequest,
+    Conflict,
+    EncryptionRequired,
+    Forbidden,
+    KeyAlreadyHeld,
+    NoCertifiedKey,
+    NotFound,
+    Unprocessable,
+    UploadNotFound,
+)
 from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
 from filehub.ids import is_valid_id, new_id
 from filehub.services.accounts import Principal
@@ -85,6 +95,11 @@ async def check_completion(session: AsyncSession, record: UploadRecord, size: in
         raise EncryptionRequired()
     if Layout(envelope.plaintext_length).ciphertext_length != size:
         raise EncryptionRequired("the stored bytes do not match the signed header's length")
+
+
+def _wrapped_event(file_id: str, recipient: UserKey, granter: UserKey, actor_id: str) -> AuditEvent:
+    detail = {"recipient_key": recipient.key_id, "recipient": recipient.user_id, "granter_key": granter.key_id}
+    return AuditEvent("file.key_wrapped", actor_id, f"file:{file_id}", detail)
 
 
 def _decode(kind: type, data: bytes, what: str):  # type: ignore[no-untyped-def]
@@ -172,12 +187,13 @@ class Envelopes:
     # --- sharing ---------------------------------------------------------------------------
 
     async def add(self, actor: Principal, file_id: str, rows: list[bytes]) -> tuple[int, int]:
-        """Store rows granted by the caller; (added, skipped as already present)."""
+        """Store rows granted by the caller; (added, skipped as already present). One batch
+        of statements per request, whatever the number of rows (sharing a bundle with a
+        whole firm is thousands of rows)."""
         if not 1 <= len(rows) <= MAX_ROWS:
             raise BadRequest(f"send 1 to {MAX_ROWS} wrapped keys at a time")
         await self._files.get(actor.user_id, file_id, "can_download")
         parsed: list[WrappedKey] = [_decode(WrappedKey, r, "wrapped key") for r in rows]
-        added = skipped = 0
         async with self._db.write() as session:
             if await session.get(FileEnvelope, file_id) is None:
                 raise Conflict("this file is not end-to-end encrypted")
@@ -185,6 +201,7 @@ class Envelopes:
             held = set(await session.scalars(
                 select(WrappedKeyRecord.recipient_key_id).where(WrappedKeyRecord.upload_id == file_id)
             ))
+            now, new_rows, events = utcnow(), [], []
             for data, row in zip(rows, parsed, strict=True):
                 granter, recipient = keys.get(row.granter_key_id.hex()), keys.get(row.recipient_key_id.hex())
                 if not usable(granter) or granter.user_id != actor.user_id:  # type: ignore[union-attr]
@@ -194,12 +211,26 @@ class Envelopes:
                 assert granter is not None and recipient is not None
                 self._check_row(row, file_id, granter)
                 if recipient.key_id in held:
-                    skipped += 1
                     continue
                 held.add(recipient.key_id)
-                await self._add_row(session, file_id, row, data, recipient, granter, actor.user_id)
-                added += 1
-        return added, skipped
+                new_rows.append({"id": new_id(), "upload_id": file_id, "recipient_key_id": recipient.key_id,
+                                 "recipient_user_id": recipient.user_id, "granter_key_id": granter.key_id,
+                                 "granted_by": actor.user_id, "row": data, "created_at": now})
+                events.append(_wrapped_event(file_id, recipient, granter, actor.user_id))
+            if new_rows:
+                await session.execute(insert(WrappedKeyRecord), new_rows)
+                await self._fulfil(session, file_id, [r["recipient_key_id"] for r in new_rows])
+                await self._recorder.record_many(session, events)
+        return len(new_rows), len(rows) - len(new_rows)
+
+    @staticmethod
+    async def _fulfil(session: AsyncSession, file_id: str, key_ids: list[str]) -> None:
+        await session.execute(
+            update(KeyRequestRecord)
+            .where(KeyRequestRecord.upload_id == file_id, KeyRequestRecord.key_id.in_(key_ids),
+                   KeyRequestRecord.fulfilled_at.is_(None))
+            .values(fulfilled_at=utcnow())
+        )
 
     @staticmethod
     def _check_row(row: WrappedKey, file_id: str, granter: UserKey) -> None:
@@ -220,14 +251,9 @@ class Envelopes:
         session.add(WrappedKeyRecord(id=new_id(), upload_id=file_id, recipient_key_id=recipient.key_id,
                                      recipient_user_id=recipient.user_id, granter_key_id=granter.key_id,
                                      granted_by=actor_id, row=data, created_at=utcnow()))
-        await session.execute(
-            update(KeyRequestRecord)
-            .where(KeyRequestRecord.upload_id == file_id, KeyRequestRecord.key_id == recipient.key_id,
-                   KeyRequestRecord.fulfilled_at.is_(None))
-            .values(fulfilled_at=utcnow())
-        )
-        detail = {"recipient_key": recipient.key_id, "recipient": recipient.user_id, "granter_key": granter.key_id}
-        await self._recorder.record(session, AuditEvent("file.key_wrapped", actor_id, f"file:{file_id}", detail))
+        await session.flush()
+        await self._fulfil(session, file_id, [recipient.key_id])
+        await self._recorder.record(session, _wrapped_event(file_id, recipient, granter, actor_id))
 
     @staticmethod
     async def _keys(session: AsyncSession, key_ids: set[str]) -> dict[str, UserKey]:
@@ -246,10 +272,10 @@ class Envelopes:
                 select(UserKey).where(UserKey.user_id == actor.user_id, UserKey.certificate.is_not(None),
                                       UserKey.revoked_at.is_(None)).order_by(UserKey.certified_at.desc()).limit(1))
             if key is None:
-                raise Conflict("you have no certified key: run `filehub keys init` and ask an admin to certify it")
+                raise NoCertifiedKey()
             if await session.scalar(select(WrappedKeyRecord.id).where(
                     WrappedKeyRecord.upload_id == file_id, WrappedKeyRecord.recipient_key_id == key.key_id)):
-                raise Conflict("you already hold this file's key")
+                raise KeyAlreadyHeld()
             record = await self._open_request(session, file_id, key)
             info = (await key_infos(session, [key]))[0]
         return KeyRequestInfo(record.id, file_id, info, record.created_at)

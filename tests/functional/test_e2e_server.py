@@ -234,7 +234,9 @@ async def test_a_member_who_joins_later_is_served_after_a_holder_fulfils_the_req
     held = (await newcomer.caller.call("GET", f"/api/v1/files/{file_id}/keys/mine"))["items"]
     assert [h["recipient_key_id"] for h in held] == [newcomer.key_id]
     asked = await newcomer.caller.request("POST", f"/api/v1/files/{file_id}/key-requests")
-    assert asked.status == 409  # holds it already
+    assert asked.status == 409 and (await asked.json())["error"]["code"] == "key_already_held"
+    keyless = await world["smith_admin"].request("POST", f"/api/v1/files/{file_id}/key-requests")
+    assert keyless.status == 409 and (await keyless.json())["error"]["code"] == "no_certified_key"
 
 
 async def test_the_server_stores_no_plaintext_and_no_file_key(world: World, settings: object) -> None:
