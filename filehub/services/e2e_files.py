@@ -97,8 +97,9 @@ async def check_completion(session: AsyncSession, record: UploadRecord, size: in
         raise EncryptionRequired("the stored bytes do not match the signed header's length")
 
 
-def _wrapped_event(file_id: str, recipient: UserKey, granter: UserKey, actor_id: str) -> AuditEvent:
-    detail = {"recipient_key": recipient.key_id, "recipient": recipient.user_id, "granter_key": granter.key_id}
+def _wrapped_event(file_id: str, recipients: list[UserKey], granter_keys: list[str], actor_id: str) -> AuditEvent:
+    detail = {"granter_keys": granter_keys,
+              "recipients": [{"key": r.key_id, "user": r.user_id} for r in recipients]}
     return AuditEvent("file.key_wrapped", actor_id, f"file:{file_id}", detail)
 
 
@@ -201,7 +202,7 @@ class Envelopes:
             held = set(await session.scalars(
                 select(WrappedKeyRecord.recipient_key_id).where(WrappedKeyRecord.upload_id == file_id)
             ))
-            now, new_rows, events = utcnow(), [], []
+            now, new_rows, recipients = utcnow(), [], []
             for data, row in zip(rows, parsed, strict=True):
                 granter, recipient = keys.get(row.granter_key_id.hex()), keys.get(row.recipient_key_id.hex())
                 if not usable(granter) or granter.user_id != actor.user_id:  # type: ignore[union-attr]
@@ -216,11 +217,14 @@ class Envelopes:
                 new_rows.append({"id": new_id(), "upload_id": file_id, "recipient_key_id": recipient.key_id,
                                  "recipient_user_id": recipient.user_id, "granter_key_id": granter.key_id,
                                  "granted_by": actor.user_id, "row": data, "created_at": now})
-                events.append(_wrapped_event(file_id, recipient, granter, actor.user_id))
+                recipients.append(recipient)
             if new_rows:
                 await session.execute(insert(WrappedKeyRecord), new_rows)
                 await self._fulfil(session, file_id, [r["recipient_key_id"] for r in new_rows])
-                await self._recorder.record_many(session, events)
+                # One event per share, naming every recipient: sharing a bundle with a firm is
+                # thousands of rows, and each audit row costs eight index updates.
+                granters = sorted({p.granter_key_id.hex() for p in parsed})
+                await self._recorder.record(session, _wrapped_event(file_id, recipients, granters, actor.user_id))
         return len(new_rows), len(rows) - len(new_rows)
 
     @staticmethod
@@ -253,7 +257,7 @@ class Envelopes:
                                      granted_by=actor_id, row=data, created_at=utcnow()))
         await session.flush()
         await self._fulfil(session, file_id, [recipient.key_id])
-        await self._recorder.record(session, _wrapped_event(file_id, recipient, granter, actor_id))
+        await self._recorder.record(session, _wrapped_event(file_id, [recipient], [granter.key_id], actor_id))
 
     @staticmethod
     async def _keys(session: AsyncSession, key_ids: set[str]) -> dict[str, UserKey]:
