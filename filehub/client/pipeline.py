@@ -41,12 +41,14 @@ def hash_prefix(fd: int, stop: int, hasher: Any, block: int = 1 << 20) -> None:
         hasher.update(read_plaintext(fd, start, min(block, stop - start)))
 
 
-def seal_batch(cipher: PayloadCipher, layout: Layout, first: int, plaintext: bytes) -> bytes:
+def seal_batch(cipher: PayloadCipher, layout: Layout, first: int, plaintext: bytes) -> list[bytes]:
+    """The sealed chunks, not joined: a 1 MiB join per batch costs more CPU (memory handed
+    back to the OS and faulted in again) than sending 16 pieces."""
     sealed, view = [], memoryview(plaintext)
     for pos in range(0, max(len(plaintext), 1), CHUNK_SIZE):
         index = first + pos // CHUNK_SIZE
         sealed.append(cipher.seal_chunk(index, bytes(view[pos : pos + CHUNK_SIZE]), last=layout.is_last(index)))
-    return b"".join(sealed)
+    return sealed
 
 
 class Pipeline:
@@ -72,8 +74,8 @@ class Pipeline:
     async def batches(
         self, cipher: PayloadCipher, fd: int, layout: Layout, first: int, stop: int, hasher: Any = None
     ) -> AsyncIterator[bytes]:
-        """Sealed chunks [first, stop) of the file open at ``fd``, in order, in batches; the
-        plaintext of those chunks goes to ``hasher`` in file order."""
+        """Sealed chunks [first, stop) of the file open at ``fd``, in order (sealed in batches
+        on the pool); the plaintext of those chunks goes to ``hasher`` in file order."""
         loop = asyncio.get_running_loop()
 
         def read(index: int, count: int) -> bytes:
@@ -84,11 +86,11 @@ class Pipeline:
                 hasher.update(data)
             return data
 
-        async def job(index: int, count: int) -> bytes:
+        async def job(index: int, count: int) -> list[bytes]:
             plaintext = await loop.run_in_executor(self._reader, read, index, count)  # FIFO: hashed in order
             return await loop.run_in_executor(self._pool, seal_batch, cipher, layout, index, plaintext)
 
-        in_flight: deque[asyncio.Task[bytes]] = deque()
+        in_flight: deque[asyncio.Task[list[bytes]]] = deque()
         index = first
         try:
             while index < stop or in_flight:
@@ -96,7 +98,8 @@ class Pipeline:
                     count = min(self.batch, stop - index)
                     in_flight.append(asyncio.ensure_future(job(index, count)))
                     index += count
-                yield await in_flight.popleft()
+                for chunk in await in_flight.popleft():
+                    yield chunk
         finally:
             for task in in_flight:
                 task.cancel()

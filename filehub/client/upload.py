@@ -220,7 +220,7 @@ class Uploader:
             os.close(fd)
         hasher.update(plaintext)
         digest = hasher.digest()
-        final = seal_batch(cipher, layout, last, plaintext)
+        final = b"".join(seal_batch(cipher, layout, last, plaintext))
         try:
             await self._put_envelope(state, file_key, file_id, digest)
         except ApiError as exc:  # stored by an earlier attempt: the upload then says so itself
