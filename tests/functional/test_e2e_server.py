@@ -249,3 +249,40 @@ async def test_the_server_stores_no_plaintext_and_no_file_key(world: World, sett
     for needle in (secret[:64], secret[-64:], b"VICTIM-STATEMENT", sealed.file_key, b"cctv.mp4"):
         assert needle not in dumped
     assert sealed.ciphertext[:64] in dumped  # the scan does see the stored object
+
+
+async def test_every_key_action_leaves_its_event_and_a_refused_one_none(world: World) -> None:
+    member, met_root, smith_root = custodian(world), world.extra["met_root"], world.extra["smith_root"]
+    defence = await e2e.certified_member(world["defence"], world["smith_admin"], smith_root, world.orgs["smith"])
+    file_id, sealed = await e2e.encrypted_file(member, met_root, PLAINTEXT, world.ids["c1"])
+    await world["prosecutor"].call("POST", f"/api/v1/bundles/{world.ids['b1']}/files", {"file_id": file_id}, 204)
+    await defence.caller.call("POST", f"/api/v1/files/{file_id}/key-requests", expect=201)
+    row = e2e.wrap_to(sealed, file_id, defence.certified(smith_root), member)
+    await member.caller.call("POST", f"/api/v1/files/{file_id}/keys", {"wrapped_keys": [enc(row)]})
+    await defence.caller.call("GET", f"/api/v1/files/{file_id}/keys/mine")
+    await defence.caller.call("POST", f"/api/v1/keys/{defence.key_id}/revocation",
+                              {"revocation": enc(e2e.revocation_of(defence.identity))})
+    refused_id = await e2e.create_encrypted(member.caller, len(PLAINTEXT), world.ids["c1"])
+    refused = await member.caller.request("PUT", f"/api/v1/uploads/{refused_id}/envelope",
+                                          json={"header": enc(sealed.header), "wrapped_key": enc(sealed.own_row)})
+    assert refused.status == 422  # the header names another upload
+
+    events = await e2e.audit_events(world.client.app)
+    def about(action: str, obj: str) -> list[dict]:  # type: ignore[type-arg]
+        return [e for e in events if e["action"] == action and e["object"] == obj]
+    expected = {
+        ("org.root_key_set", f"organisation:{world.orgs['smith']}"): world["smith_admin"].user_id,
+        ("key.registered", f"key:{defence.key_id}"): defence.caller.user_id,
+        ("key.certified", f"key:{defence.key_id}"): world["smith_admin"].user_id,
+        ("file.envelope_set", f"upload:{file_id}"): member.caller.user_id,
+        ("file.key_requested", f"file:{file_id}"): defence.caller.user_id,
+        ("file.key_wrapped", f"file:{file_id}"): member.caller.user_id,
+        ("file.key_fetched", f"file:{file_id}"): defence.caller.user_id,
+        ("key.revoked", f"key:{defence.key_id}"): defence.caller.user_id,
+    }
+    for (action, obj), actor in expected.items():
+        found = about(action, obj)
+        assert found and all(e["actor"] == actor for e in found), (action, obj, found)
+    wrapped = about("file.key_wrapped", f"file:{file_id}")
+    assert {r["key"] for e in wrapped for r in e["details"]["recipients"]} == {member.key_id, defence.key_id}
+    assert about("file.envelope_set", f"upload:{refused_id}") == []

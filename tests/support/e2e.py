@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from filehub.crypto.header import Metadata, seal_header, wrap_file_key
 from filehub.crypto.keys import CertifiedKey, Identity, OrgRootKey, certify, revoke, verify_chain
 from filehub.crypto.stream import Encryptor, Layout, PayloadCipher, new_file_key
-from filehub.db.models import Base, UploadRecord
+from filehub.db.models import AuditEventRecord, Base, UploadRecord
 from filehub.services.accounts import Principal
 from filehub.storage.base import ByteRange
 from filehub.web import keys
@@ -172,3 +173,12 @@ async def everything_stored(app: web.Application) -> bytes:
             if path.is_file():
                 parts.append(path.read_bytes())
     return b"\n".join(parts)
+
+
+async def audit_events(app: web.Application) -> list[dict[str, object]]:
+    """Every audit event as {action, object "type:id", actor user id, details}, in log order."""
+    async with app[keys.ENGINE].connect() as connection:
+        result = await connection.execute(select(AuditEventRecord.entry).order_by(AuditEventRecord.seq))
+        entries = [json.loads(bytes(entry)) for (entry,) in result]
+    return [{"action": e["action"], "object": f"{e['object']['type']}:{e['object']['id']}",
+             "actor": e["actor"]["user"], "details": e.get("details", {})} for e in entries]
