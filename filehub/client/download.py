@@ -97,6 +97,17 @@ async def unlock_file(api: Api, identity: Identity, trust: TrustStore, file_id: 
     raise ClientError(f"no usable key for file {file_id}: {'; '.join(problems)}")
 
 
+def _release(decryptor: Any, ciphertext: bytes, sink: Any, hasher: Any) -> int:
+    """Decrypt, hash and write on a worker thread, off the event loop that keeps receiving;
+    only authenticated plaintext comes out of the decryptor."""
+    plaintext = decryptor.update(ciphertext)
+    if plaintext:
+        sink.write(plaintext)
+        if hasher is not None:
+            hasher.update(plaintext)
+    return len(plaintext)
+
+
 class Downloader:
     def __init__(self, api: Api, config: ClientConfig, identity: Identity, trust: TrustStore, *,
                  on_progress: Callable[[int, int], None] | None = None, max_rate: float | None = None):
@@ -179,12 +190,9 @@ class Downloader:
                 if self.max_rate and (ahead := received / self.max_rate - (time.monotonic() - started)) > 0:
                     await asyncio.sleep(ahead)
                 if data:
-                    plaintext = await asyncio.to_thread(decryptor.update, data)
-                    if plaintext:
-                        sink.write(plaintext)
-                        if hasher is not None:
-                            hasher.update(plaintext)
-                        position += len(plaintext)
+                    released = await asyncio.to_thread(_release, decryptor, data, sink, hasher)
+                    if released:
+                        position += released
                         self.on_progress(position, stop)
                 if not left:
                     break
