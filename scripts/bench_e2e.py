@@ -37,7 +37,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_s3 import CpuMeter  # noqa: E402
-from bench_upload import GiB, KiB, MiB, Bench, BenchError, RssSampler, mark, mibps, size_text  # noqa: E402
+from bench_upload import (  # noqa: E402
+    GiB,
+    KiB,
+    MiB,
+    Bench,
+    BenchError,
+    RssSampler,
+    filehub_command,
+    mark,
+    mibps,
+    size_text,
+)
 
 from filehub.client import keys as client_keys  # noqa: E402
 from filehub.client.api import TUS, Api, error_of  # noqa: E402
@@ -54,22 +65,9 @@ RATIO_TARGET, SHARE_TARGET = 0.8, 5.0
 PATCH = SEGMENT // CIPHERTEXT_CHUNK_SIZE * CIPHERTEXT_CHUNK_SIZE  # the encrypted uploader's PATCH size
 READ = 1 << 20
 
-# `filehub admin` commands in one process (one per command would cost ~1 s each); their stdouts.
-ADMIN_BATCH = """
-import contextlib, io, json, sys
-from filehub.cli.main import cli
-outs = []
-for args in json.loads(sys.argv[1]):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        cli.main(["admin", *args], prog_name="filehub", standalone_mode=False)
-    outs.append(out.getvalue().strip())
-print(json.dumps(outs))
-"""
-
-
 def admin_batch(env: dict[str, str], commands: list[list[str]]) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", ADMIN_BATCH, json.dumps(commands)], env=env,
+    """`filehub admin batch`: one process for all (one per command would cost ~1 s each)."""
+    done = subprocess.run([*filehub_command(), "admin", "batch"], input=json.dumps(commands), env=env,
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise BenchError(f"filehub admin batch failed:\n{done.stderr[-2000:]}")

@@ -14,7 +14,6 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filehub.authz.service import AuthzService
-from filehub.crypto import CryptoError
 from filehub.crypto.header import Header, WrappedKey
 from filehub.crypto.keys import verify_signature
 from filehub.crypto.stream import Layout
@@ -44,7 +43,7 @@ from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
 from filehub.ids import is_valid_id, new_id
 from filehub.services.accounts import Principal
 from filehub.services.cases import case_ref
-from filehub.services.e2e_keys import KeyInfo, key_infos, usable
+from filehub.services.e2e_keys import KeyInfo, decoded, key_infos, usable
 from filehub.services.files import ENCRYPTION_KEY, Files, file_ref
 from filehub.services.pages import Page, PageRequest, page_of
 
@@ -103,13 +102,6 @@ def _wrapped_event(file_id: str, recipients: list[UserKey], granter_keys: list[s
     return AuditEvent("file.key_wrapped", actor_id, f"file:{file_id}", detail)
 
 
-def _decode(kind: type, data: bytes, what: str):  # type: ignore[no-untyped-def]
-    try:
-        return kind.decode(data)
-    except CryptoError as exc:
-        raise Unprocessable(f"the {what} is not well formed: {exc}") from None
-
-
 class Envelopes:
     def __init__(self, db: Database, authz: AuthzService, files: Files, recorder: EventRecorder = NO_AUDIT) -> None:
         self._db, self._authz, self._files, self._recorder = db, authz, files, recorder
@@ -117,8 +109,8 @@ class Envelopes:
     # --- the uploader -------------------------------------------------------------------
 
     async def put(self, actor: Principal, upload_id: str, header: bytes, wrapped_key: bytes) -> None:
-        parsed: Header = _decode(Header, header, "header")
-        row: WrappedKey = _decode(WrappedKey, wrapped_key, "wrapped key")
+        parsed: Header = decoded(Header, header, "header")
+        row: WrappedKey = decoded(WrappedKey, wrapped_key, "wrapped key")
         async with self._db.write() as session:
             upload = await session.get(UploadRecord, upload_id) if is_valid_id(upload_id) else None
             if upload is None or upload.owner_id != actor.user_id:
@@ -194,7 +186,7 @@ class Envelopes:
         if not 1 <= len(rows) <= MAX_ROWS:
             raise BadRequest(f"send 1 to {MAX_ROWS} wrapped keys at a time")
         await self._files.get(actor.user_id, file_id, "can_download")
-        parsed: list[WrappedKey] = [_decode(WrappedKey, r, "wrapped key") for r in rows]
+        parsed: list[WrappedKey] = [decoded(WrappedKey, r, "wrapped key") for r in rows]
         async with self._db.write() as session:
             if await session.get(FileEnvelope, file_id) is None:
                 raise Conflict("this file is not end-to-end encrypted")

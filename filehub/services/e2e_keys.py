@@ -88,7 +88,8 @@ async def key_infos(session: AsyncSession, keys: list[UserKey]) -> list[KeyInfo]
     ]
 
 
-def _decode(kind: type, data: bytes, what: str):  # type: ignore[no-untyped-def]
+def decoded(kind: type, data: bytes, what: str):  # type: ignore[no-untyped-def]
+    """``kind.decode(data)``, or 422 saying which object is not well formed."""
     try:
         return kind.decode(data)
     except CryptoError as exc:
@@ -137,7 +138,7 @@ class KeyDirectory:
             return page_of(await key_infos(session, keys), page, lambda k: k.key_id)
 
     async def certify(self, actor: Principal, kid: str, certificate: bytes) -> KeyInfo:
-        cert: Certificate = _decode(Certificate, certificate, "certificate")
+        cert: Certificate = decoded(Certificate, certificate, "certificate")
         async with self._db.write() as session:
             key = await self._administered(session, actor, kid)
             if key.revoked_at is not None:
@@ -173,7 +174,7 @@ class KeyDirectory:
             raise Unprocessable(f"the certificate does not chain to the organisation's root key: {exc}") from None
 
     async def revoke(self, actor: Principal, kid: str, revocation: bytes) -> KeyInfo:
-        statement: Revocation = _decode(Revocation, revocation, "revocation")
+        statement: Revocation = decoded(Revocation, revocation, "revocation")
         async with self._db.write() as session:
             key = await session.get(UserKey, kid) if is_key_id(kid) else None
             if key is None:

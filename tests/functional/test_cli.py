@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
@@ -51,3 +52,15 @@ async def test_admin_errors_are_clear(env: dict[str, str]) -> None:
     assert no_user.exit_code == 1 and "no active user" in no_user.output
     bad_expiry = await run(env, "admin", "create-token", "ghost@b.example", "--expires", "soon")
     assert bad_expiry.exit_code == 2
+
+
+async def test_admin_batch_runs_many_commands_in_one_process(env: dict[str, str]) -> None:
+    commands = [["create-org", "Lab", "--kind", "police"], ["create-user", "a@lab.example", "--org", "Lab"],
+                ["create-token", "a@lab.example"]]
+    done = await run(env, "admin", "batch", input=json.dumps(commands))
+    assert done.exit_code == 0, done.output
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert printed[:2] == ["", ""] and re.fullmatch(r"fh_[A-Za-z0-9_-]{43}", printed[2])
+    for bad in ("not json", json.dumps([["batch"]]), json.dumps([[1]]), json.dumps({"create-org": []})):
+        refused = await run(env, "admin", "batch", input=bad)
+        assert refused.exit_code == 2 and "COMMANDS" in refused.output, bad

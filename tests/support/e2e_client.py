@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -71,26 +70,13 @@ class Person:
         return self.api("GET", f"/api/v1/organisations/{self.org_id}/root-key")["public_key"]
 
 
-# Runs ``filehub admin`` commands in one interpreter and prints each create-token's token.
-_ADMIN_COMMANDS = """
-import contextlib, io, json, sys
-from filehub.cli.main import cli
-tokens = []
-for args in json.loads(sys.argv[1]):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        cli.main(["admin", *args], prog_name="filehub", standalone_mode=False)
-    if args[0] == "create-token":
-        tokens.append(out.getvalue().strip())
-print(json.dumps(tokens))
-"""
-
-
 def run_admin_commands(env: dict[str, str], commands: list[list[str]]) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", _ADMIN_COMMANDS, json.dumps(commands)], env=env,
+    """The tokens that the create-token commands among ``commands`` printed."""
+    done = subprocess.run([str(FILEHUB), "admin", "batch"], input=json.dumps(commands), env=env,
                           capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, f"filehub admin failed: {done.stderr}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0, f"filehub admin batch failed: {done.stderr}"
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    return [out for args, out in zip(commands, printed, strict=True) if args[0] == "create-token"]
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
