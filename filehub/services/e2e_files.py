@@ -315,8 +315,10 @@ class Envelopes:
             select(KeyRequestRecord, FileRecord.case_id)
             .join(FileRecord, FileRecord.id == KeyRequestRecord.upload_id)
             .join(WrappedKeyRecord, WrappedKeyRecord.upload_id == KeyRequestRecord.upload_id)
+            .join(UserKey, UserKey.key_id == KeyRequestRecord.key_id)
             .where(KeyRequestRecord.fulfilled_at.is_(None), WrappedKeyRecord.recipient_user_id == actor.user_id,
-                   KeyRequestRecord.user_id != actor.user_id)
+                   KeyRequestRecord.user_id != actor.user_id,
+                   UserKey.certificate.is_not(None), UserKey.revoked_at.is_(None))  # a revoked key gets no rows
             .order_by(KeyRequestRecord.id)
             .distinct()
         )
@@ -335,6 +337,6 @@ class Envelopes:
                         break
             keys = {k.key_id: k for k in await session.scalars(
                 select(UserKey).where(UserKey.key_id.in_({r.key_id for r in chosen})))}
-            infos = {k.key_id: k for k in await key_infos(session, [keys[r.key_id] for r in chosen if usable(keys.get(r.key_id))])}
-        items = [KeyRequestInfo(r.id, r.upload_id, infos[r.key_id], r.created_at) for r in chosen if r.key_id in infos]
+            infos = {k.key_id: k for k in await key_infos(session, list(keys.values()))}
+        items = [KeyRequestInfo(r.id, r.upload_id, infos[r.key_id], r.created_at) for r in chosen]
         return page_of(items, page, lambda r: r.id)

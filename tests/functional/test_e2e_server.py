@@ -221,6 +221,14 @@ async def test_a_member_who_joins_later_is_served_after_a_holder_fulfils_the_req
     newcomer_caller = Caller(world.client, f"Bearer {token}", user_id)
     newcomer = await e2e.certified_member(newcomer_caller, world["smith_admin"], smith_root, world.orgs["smith"])
 
+    # A member whose key is revoked before anyone fulfils their request drops off the list.
+    user2 = await accounts.create_user("leaver@smith.example", "Smith Solicitors", "member")
+    token2, _ = await accounts.create_token("leaver@smith.example", timedelta(hours=1))
+    leaver = await e2e.certified_member(Caller(world.client, f"Bearer {token2}", user2), world["smith_admin"],
+                                        smith_root, world.orgs["smith"])
+    await leaver.caller.call("POST", f"/api/v1/keys/{leaver.key_id}/revocation",
+                             {"revocation": enc(e2e.revocation_of(leaver.identity))})
+
     # Certification opened a request; the custodian (who holds the key) sees and fulfils it.
     pending = (await member.caller.call("GET", "/api/v1/key-requests"))["items"]
     mine = [p for p in pending if p["file_id"] == file_id]
