@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from filehub.crypto import CryptoError
 from filehub.crypto.keys import Certificate, PublicIdentity, Revocation, key_id, verify_chain, verify_signature
-from filehub.db.models import OrgRootKeyRecord, User, UserKey, utcnow
+from filehub.db.models import OrgRootKeyRecord, UserKey, utcnow
 from filehub.db.session import Database
 from filehub.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
@@ -143,8 +143,6 @@ class KeyDirectory:
             key = await self._administered(session, actor, kid)
             if key.revoked_at is not None:
                 raise Conflict("this key has been revoked")
-            owner = await session.get(User, key.user_id)
-            assert owner is not None
             if (cert.subject.signing_key, cert.subject.encryption_key) != (key.signing_key, key.encryption_key):
                 raise Unprocessable("the certificate is for another key")
             if (cert.org_id, cert.user_id) != (key.org_id, key.user_id):

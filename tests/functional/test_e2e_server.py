@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp.test_utils import TestClient
 
-from filehub.crypto.header import open_header, unwrap_file_key
+from filehub.crypto.header import Metadata, open_header, seal_header, unwrap_file_key
 from filehub.crypto.keys import Identity, OrgRootKey, verify_chain
 from filehub.crypto.stream import Layout
 from filehub.web import keys
@@ -87,7 +87,7 @@ async def test_envelopes_that_do_not_fit_are_refused(world: World) -> None:
         "another upload's header": e2e.seal(PLAINTEXT, other_id, member, root).header,
         "wrong length": e2e.seal(PLAINTEXT + b"!", upload_id, member, root).header,
         "flipped signature bit": good.header[:-1] + bytes([good.header[-1] ^ 1]),
-        "uncertified key": _reseal_with(uncertified, good, upload_id, root, member),
+        "uncertified key": _signed_by(uncertified, good, upload_id),
         "garbage": b"filehub-e2e\x01\x01 nonsense",
     }
     for what, header in cases.items():
@@ -102,9 +102,8 @@ async def test_envelopes_that_do_not_fit_are_refused(world: World) -> None:
     assert stranger.status == 404
 
 
-def _reseal_with(signer: Member, good: e2e.Sealed, upload_id: str, root: OrgRootKey, owner: Member) -> bytes:
-    from filehub.crypto.header import Metadata, seal_header
-
+def _signed_by(signer: Member, good: e2e.Sealed, upload_id: str) -> bytes:
+    """A well-formed header for the upload, signed by ``signer``'s key."""
     metadata = Metadata("x", "video/mp4", b"\0" * 32, {})
     return seal_header(good.file_key, file_id=bytes.fromhex(upload_id), version=1,
                        plaintext_length=len(PLAINTEXT), metadata=metadata, uploader=signer.identity)
