@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from filehub.authz.model import ObjectRef, RelationTuple, SubjectRef
 from filehub.authz.service import AuthzService, Decision
@@ -71,6 +72,12 @@ def permissions(decision: Decision, obj: ObjectRef, user_id: str, names: tuple[s
     return tuple(name for name in names if decision.check(obj, name, user_id))
 
 
+async def case_requires_encryption(session: AsyncSession, case_id: str) -> bool:
+    """Whether the case takes end-to-end-encrypted files only (docs/e2e.md); unknown: yes."""
+    required = await session.scalar(select(Case.require_encryption).where(Case.id == case_id))
+    return required is not False
+
+
 class Cases:
     def __init__(self, db: Database, authz: AuthzService, recorder: EventRecorder = NO_AUDIT) -> None:
         self._db, self._authz, self._recorder = db, authz, recorder
@@ -122,10 +129,8 @@ class Cases:
         return Page([self._case_info(rows[i], decision, user_id, many=True) for i in ids if i in rows], cursor)
 
     async def requires_encryption(self, case_id: str) -> bool:
-        """Whether the case takes end-to-end-encrypted files only (unknown cases: yes)."""
         async with self._db.read() as session:
-            required = await session.scalar(select(Case.require_encryption).where(Case.id == case_id))
-        return required is not False
+            return await case_requires_encryption(session, case_id)
 
     def _case_info(self, case: Case, decision: Decision, user_id: str, *, many: bool = False) -> CaseInfo:
         if many:  # a page: whole lists, once per permission

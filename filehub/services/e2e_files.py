@@ -18,7 +18,6 @@ from filehub.crypto.header import Header, WrappedKey
 from filehub.crypto.keys import verify_signature
 from filehub.crypto.stream import Layout
 from filehub.db.models import (
-    Case,
     FileEnvelope,
     FileRecord,
     KeyRequestRecord,
@@ -42,7 +41,7 @@ from filehub.errors import (
 from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
 from filehub.ids import is_valid_id, new_id
 from filehub.services.accounts import Principal
-from filehub.services.cases import case_ref
+from filehub.services.cases import case_ref, case_requires_encryption
 from filehub.services.e2e_keys import KeyInfo, decoded, key_infos, usable
 from filehub.services.files import ENCRYPTION_KEY, Files, file_ref
 from filehub.services.pages import Page, PageRequest, page_of
@@ -86,7 +85,7 @@ async def check_completion(session: AsyncSession, record: UploadRecord, size: in
     into a case requiring it, completes only with a stored envelope of the right length."""
     required = declares_encryption(record.metadata_)
     if not required and record.case_id is not None:
-        required = bool(await session.scalar(select(Case.require_encryption).where(Case.id == record.case_id)))
+        required = await case_requires_encryption(session, record.case_id)
     if not required:
         return
     envelope = await session.get(FileEnvelope, record.id)
@@ -253,8 +252,7 @@ class Envelopes:
 
     @staticmethod
     async def _keys(session: AsyncSession, key_ids: set[str]) -> dict[str, UserKey]:
-        wanted = {k for k in key_ids}
-        return {k.key_id: k for k in await session.scalars(select(UserKey).where(UserKey.key_id.in_(wanted)))}
+        return {k.key_id: k for k in await session.scalars(select(UserKey).where(UserKey.key_id.in_(key_ids)))}
 
     # --- key requests ------------------------------------------------------------------------
 

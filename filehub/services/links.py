@@ -18,13 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from filehub.authz.service import AuthzService
-from filehub.db.models import Case, RequestLink, User, utcnow
+from filehub.db.models import RequestLink, User, utcnow
 from filehub.db.session import Database
 from filehub.errors import BadRequest, EncryptionRequired, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
 from filehub.events import NO_AUDIT, AuditEvent, EventRecorder
 from filehub.ids import is_valid_id, new_id, new_secret
 from filehub.services.accounts import MAX_TOKEN_LENGTH, hash_token
-from filehub.services.cases import case_ref
+from filehub.services.cases import case_ref, case_requires_encryption
 from filehub.services.pages import Page, PageRequest, page_of
 
 LINK_PREFIX = "fhl_"  # recognisable to secret scanners, and never a valid API token
@@ -88,7 +88,7 @@ class RequestLinks:
         await self._authz.require(case_ref(case_id), "can_manage", user_id)
         _validate(note, expires_at, max_files, max_bytes)
         async with self._db.read() as session:
-            if await session.scalar(select(Case.require_encryption).where(Case.id == case_id)):
+            if await case_requires_encryption(session, case_id):
                 raise EncryptionRequired("this case takes end-to-end-encrypted files only, which a link cannot send")
         token = LINK_PREFIX + new_secret()
         link = RequestLink(
